@@ -1,0 +1,1 @@
+"""Detector implementations. Import them through :mod:`core.registry`, which loads each lazily."""

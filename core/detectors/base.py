@@ -1,0 +1,208 @@
+"""The contract every detector follows.
+
+scikit-learn style: the constructor stores parameters only; ``fit(X, y=None)`` learns from normal
+data and returns ``self``; fitted attributes end in ``_``. PyOD's score convention: one float per
+row, higher = more anomalous; ``decision_scores_`` holds the training scores and ``threshold_`` is
+chosen from them by a strategy from :mod:`core.thresholds` (the only place thresholds are made).
+
+Subclasses implement ``_fit(X, y)`` and ``_score(X)``; reconstruction models also implement
+``_reconstruct(X)``. Detectors receive already-scaled float arrays (see :mod:`core.pipeline`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ..errors import DataError
+from ..thresholds import ThresholdStrategy, apply_threshold, make_threshold
+
+#: ``progress(epoch, n_epochs, train_loss, val_loss)``; deep models call it once per epoch.
+ProgressCallback = Callable[[int, int, float, "float | None"], None]
+#: Returns True when the caller wants training to stop (raises :class:`TrainingCancelled`).
+StopCallback = Callable[[], bool]
+
+
+def check_features(X, *, n_features: int | None = None, min_rows: int = 1, what: str = "data") -> np.ndarray:
+    """Return ``X`` as a finite 2-D float array or raise :class:`DataError` saying what is wrong."""
+    try:
+        array = np.asarray(X, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"The {what} must be numbers only: {exc}") from exc
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        raise DataError(f"The {what} must be a 2-D table (rows x features), got {array.ndim} dimensions.")
+    if array.shape[0] < min_rows:
+        raise DataError(f"The {what} has {array.shape[0]} rows; at least {min_rows} are needed.")
+    if array.shape[1] == 0:
+        raise DataError(f"The {what} has no feature columns.")
+    if n_features is not None and array.shape[1] != n_features:
+        raise DataError(f"The model was trained on {n_features} features but the {what} has {array.shape[1]}.")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        columns = sorted(set(np.where(bad)[1].tolist()))
+        raise DataError(
+            f"The {what} contains {int(bad.sum())} NaN or infinite values (feature positions {columns[:10]}); "
+            "fill or drop those rows first."
+        )
+    return array
+
+
+class BaseDetector(BaseEstimator):
+    """Base class of all detectors.
+
+    Parameters
+    ----------
+    threshold : str, dict, ThresholdStrategy or None
+        How ``threshold_`` is chosen from the training scores; ``None`` uses the method's default
+        (:attr:`default_threshold`).
+    """
+
+    #: "statistical", "classical" or "deep"
+    family: ClassVar[str] = "statistical"
+    #: "rows" (each row scored alone) or "windows" (time-ordered rows, sliding windows inside)
+    input_kind: ClassVar[str] = "rows"
+    supervised: ClassVar[bool] = False
+    is_reconstruction: ClassVar[bool] = False
+    default_threshold: ClassVar[Any] = "mean_std:k=3"
+    min_train_rows: ClassVar[int] = 2
+
+    # -- public API ---------------------------------------------------------------------------
+    def fit(self, X, y=None, *, progress: ProgressCallback | None = None,
+            should_stop: StopCallback | None = None) -> "BaseDetector":
+        """Learn what normal looks like from ``X`` and set ``decision_scores_`` and ``threshold_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (normal rows, or for supervised methods labelled rows).
+        y : array-like of shape (n_samples,), optional
+            0 = normal, 1 = anomaly; required by supervised methods, ignored by the others.
+        progress, should_stop : callable, optional
+            Per-epoch progress report and cancellation check (used by iterative models).
+
+        Returns
+        -------
+        self
+        """
+        X = check_features(X, min_rows=self._min_rows(), what="training data")
+        if self.supervised:
+            if y is None:
+                raise DataError(f"{type(self).__name__} is supervised: it needs a label column.")
+            y = np.asarray(y).astype(int).ravel()
+            if set(np.unique(y)) != {0, 1}:
+                raise DataError("A supervised method needs training rows of both classes (normal and anomaly).")
+        self.n_features_in_ = X.shape[1]
+        self.history_: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
+        self._remember_profile(X)
+        self._fit(X, y, progress=progress, should_stop=should_stop)
+        self.decision_scores_ = self._checked_scores(self._score(X), X.shape[0])
+        threshold_scores, threshold_labels = self.decision_scores_, None
+        if self.supervised:
+            threshold_labels = y
+        self.threshold_strategy_ = make_threshold(self.threshold, self.default_threshold)
+        if self.threshold_strategy_.needs_labels and threshold_labels is None:
+            raise DataError("This threshold needs labels; the training part of an unsupervised method has none.")
+        self.threshold_strategy_.fit(threshold_scores, threshold_labels)
+        self.threshold_ = float(self.threshold_strategy_.threshold_)
+        return self
+
+    def score_samples(self, X) -> np.ndarray:
+        """Anomaly score per row, higher = more anomalous."""
+        check_is_fitted(self, "threshold_")
+        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_rows())
+        return self._checked_scores(self._score(X), X.shape[0])
+
+    def decision_function(self, X) -> np.ndarray:
+        """Same as :meth:`score_samples` (PyOD's name)."""
+        return self.score_samples(X)
+
+    def predict(self, X) -> np.ndarray:
+        """0 = normal, 1 = anomaly, using ``threshold_``."""
+        return apply_threshold(self.score_samples(X), self.threshold_)
+
+    def feature_scores(self, X) -> np.ndarray:
+        """Non-negative contribution of each feature to each row's score, shape ``(n, d)``.
+
+        The default is each feature's absolute distance from the training mean in training standard
+        deviations; reconstruction models return their per-feature reconstruction errors.
+        """
+        check_is_fitted(self, "threshold_")
+        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_rows())
+        return np.abs((X - self.train_mean_) / self.train_std_)
+
+    def reconstruct(self, X) -> np.ndarray:
+        """Model's reconstruction of ``X`` (reconstruction models only)."""
+        if not self.is_reconstruction:
+            raise DataError(f"{type(self).__name__} does not reconstruct its input.")
+        check_is_fitted(self, "threshold_")
+        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_rows())
+        return self._reconstruct(X)
+
+    # -- serialisation (see core.bundle) -------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """Fitted state as a flat dict of numpy arrays, JSON-able values or scikit-learn estimators."""
+        check_is_fitted(self, "threshold_")
+        state = {
+            "n_features_in_": int(self.n_features_in_),
+            "threshold_": float(self.threshold_),
+            "decision_scores_": np.asarray(self.decision_scores_),
+            "threshold_strategy_": self.threshold_strategy_.to_dict(),
+            "history_": self.history_,
+            "train_mean_": self.train_mean_,
+            "train_std_": self.train_std_,
+        }
+        state.update(self._get_model_state())
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> "BaseDetector":
+        """Restore what :meth:`get_state` returned (on an instance built with the same parameters)."""
+        self.n_features_in_ = int(state["n_features_in_"])
+        self.threshold_ = float(state["threshold_"])
+        self.decision_scores_ = np.asarray(state["decision_scores_"], dtype=float)
+        self.threshold_strategy_ = make_threshold(state["threshold_strategy_"])
+        self.threshold_strategy_.threshold_ = self.threshold_
+        self.threshold_strategy_.n_scores_ = int(self.decision_scores_.size)
+        self.history_ = state.get("history_", {"train_loss": [], "val_loss": []})
+        self.train_mean_ = np.asarray(state["train_mean_"], dtype=float)
+        self.train_std_ = np.asarray(state["train_std_"], dtype=float)
+        self._set_model_state(state)
+        return self
+
+    # -- for subclasses -------------------------------------------------------------------------
+    def _fit(self, X: np.ndarray, y, *, progress, should_stop) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _score(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _reconstruct(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _get_model_state(self) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _set_model_state(self, state: dict[str, Any]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _min_rows(self) -> int:
+        return self.min_train_rows
+
+    def _remember_profile(self, X: np.ndarray) -> None:
+        """Keep the training mean / std used by the default :meth:`feature_scores`."""
+        self.train_mean_ = X.mean(axis=0)
+        std = X.std(axis=0)
+        self.train_std_ = np.where(std > 1e-12, std, 1.0)
+
+    @staticmethod
+    def _checked_scores(scores, n_rows: int) -> np.ndarray:
+        scores = np.asarray(scores, dtype=float).ravel()
+        if scores.shape[0] != n_rows:
+            raise RuntimeError(f"detector returned {scores.shape[0]} scores for {n_rows} rows")
+        if not np.all(np.isfinite(scores)):
+            raise DataError("The model produced NaN or infinite scores; check the data for extreme values.")
+        return scores

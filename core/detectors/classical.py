@@ -1,0 +1,185 @@
+"""Classical detectors built on scikit-learn estimators (no hand-written algorithms).
+
+scikit-learn rather than PyOD: the same algorithms, no extra dependency chain, and the fitted
+estimators can be saved with skops, which loads them without executing code from the file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import BaseDetector
+
+
+class _SklearnDetector(BaseDetector):
+    """Holds one fitted scikit-learn estimator in ``estimator_``."""
+
+    family = "classical"
+
+    def _get_model_state(self):
+        return {"estimator_": self.estimator_}
+
+    def _set_model_state(self, state):
+        self.estimator_ = state["estimator_"]
+
+
+class IsolationForestDetector(_SklearnDetector):
+    """Isolation Forest; score = minus scikit-learn's ``score_samples`` (higher = easier to isolate)."""
+
+    def __init__(self, n_estimators: int = 200, max_samples: int = 256, random_state: int = 0, threshold=None):
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.random_state = random_state
+        self.threshold = threshold
+
+    def _fit(self, X, y, *, progress, should_stop):
+        from sklearn.ensemble import IsolationForest
+
+        self.estimator_ = IsolationForest(
+            n_estimators=self.n_estimators, max_samples=min(self.max_samples, X.shape[0]),
+            random_state=self.random_state, n_jobs=-1,
+        ).fit(X)
+
+    def _score(self, X):
+        return -self.estimator_.score_samples(X)
+
+
+class OneClassSVMDetector(_SklearnDetector):
+    """One-class SVM with an RBF kernel; score = minus the signed distance to the boundary."""
+
+    def __init__(self, nu: float = 0.05, gamma: float = 0.0, max_train_rows: int = 20000,
+                 random_state: int = 0, threshold=None):
+        self.nu = nu
+        self.gamma = gamma
+        self.max_train_rows = max_train_rows
+        self.random_state = random_state
+        self.threshold = threshold
+
+    def _fit(self, X, y, *, progress, should_stop):
+        from sklearn.svm import OneClassSVM
+
+        if X.shape[0] > self.max_train_rows:
+            rows = np.random.default_rng(self.random_state).choice(X.shape[0], self.max_train_rows, replace=False)
+            X = X[np.sort(rows)]
+        gamma = "scale" if self.gamma <= 0 else self.gamma
+        self.estimator_ = OneClassSVM(nu=self.nu, gamma=gamma).fit(X)
+
+    def _score(self, X):
+        return -self.estimator_.decision_function(X)
+
+
+class LOFDetector(_SklearnDetector):
+    """Local Outlier Factor in novelty mode; score = the LOF of each row against the training rows."""
+
+    min_train_rows = 3
+
+    def __init__(self, n_neighbors: int = 20, threshold=None):
+        self.n_neighbors = n_neighbors
+        self.threshold = threshold
+
+    def _fit(self, X, y, *, progress, should_stop):
+        from sklearn.neighbors import LocalOutlierFactor
+
+        self.estimator_ = LocalOutlierFactor(
+            n_neighbors=min(self.n_neighbors, X.shape[0] - 1), novelty=True, n_jobs=-1).fit(X)
+
+    def _score(self, X):
+        return -self.estimator_.score_samples(X)
+
+
+class KNNDetector(_SklearnDetector):
+    """Distance to the k-th nearest training row (or the mean distance to the k nearest).
+
+    Training rows are scored against the other training rows (a row is not its own neighbour),
+    so that training and test scores are comparable when the threshold is chosen.
+    """
+
+    def __init__(self, n_neighbors: int = 5, aggregate: str = "largest", threshold=None):
+        self.n_neighbors = n_neighbors
+        self.aggregate = aggregate
+        self.threshold = threshold
+
+    def _fit(self, X, y, *, progress, should_stop):
+        from sklearn.neighbors import NearestNeighbors
+
+        self.k_ = min(self.n_neighbors, X.shape[0] - 1)
+        self.estimator_ = NearestNeighbors(n_neighbors=self.k_, n_jobs=-1).fit(X)
+        self._fitting = True
+
+    def fit(self, X, y=None, **kwargs):
+        self._fitting = False
+        try:
+            return super().fit(X, y, **kwargs)
+        finally:
+            self._fitting = False
+
+    def _score(self, X):
+        if self._fitting:  # training rows: leave each row out of its own neighbourhood
+            distances, _ = self.estimator_.kneighbors(None, n_neighbors=self.k_)
+        else:
+            distances, _ = self.estimator_.kneighbors(X, n_neighbors=self.k_)
+        return distances[:, -1] if self.aggregate == "largest" else distances.mean(axis=1)
+
+    def _get_model_state(self):
+        return {"estimator_": self.estimator_, "k_": int(self.k_)}
+
+    def _set_model_state(self, state):
+        self.estimator_, self.k_, self._fitting = state["estimator_"], int(state["k_"]), False
+
+
+class PCADetector(_SklearnDetector):
+    """Squared reconstruction error after projection on the leading principal components."""
+
+    is_reconstruction = True
+    default_threshold = "percentile:q=99"
+
+    def __init__(self, n_components: float = 0.95, threshold=None):
+        self.n_components = n_components
+        self.threshold = threshold
+
+    def _fit(self, X, y, *, progress, should_stop):
+        from sklearn.decomposition import PCA
+
+        limit = min(X.shape) - 1 if min(X.shape) > 1 else 1
+        n = self.n_components if self.n_components < 1 else max(1, min(int(self.n_components), limit))
+        self.estimator_ = PCA(n_components=n, svd_solver="full").fit(X)
+
+    def _reconstruct(self, X):
+        return self.estimator_.inverse_transform(self.estimator_.transform(X))
+
+    def _score(self, X):
+        return ((X - self._reconstruct(X)) ** 2).mean(axis=1)
+
+    def feature_scores(self, X):
+        from .base import check_features
+
+        X = check_features(X, n_features=self.n_features_in_)
+        return (X - self._reconstruct(X)) ** 2
+
+
+class RandomForestDetector(_SklearnDetector):
+    """Supervised random forest on labelled rows; score = predicted probability of the anomaly class."""
+
+    supervised = True
+    default_threshold = "fixed:value=0.5"
+
+    def __init__(self, n_estimators: int = 50, max_depth: int = 0, random_state: int = 0, threshold=None):
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.random_state = random_state
+        self.threshold = threshold
+
+    def _fit(self, X, y, *, progress, should_stop):
+        from sklearn.ensemble import RandomForestClassifier
+
+        self.estimator_ = RandomForestClassifier(
+            n_estimators=self.n_estimators, max_depth=self.max_depth or None,
+            random_state=self.random_state, n_jobs=-1,
+        ).fit(X, y)
+
+    def _score(self, X):
+        return self.estimator_.predict_proba(X)[:, list(self.estimator_.classes_).index(1)]
+
+    def feature_scores(self, X):
+        # Global importance times the row's distance from the normal profile: a cheap local view.
+        return super().feature_scores(X) * self.estimator_.feature_importances_

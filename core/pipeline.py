@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import bundle
 from .detectors.base import check_features
 from .errors import BundleError, DataError
-from .preprocessing import Scaler
+from .preprocessing import Scaler, auto_scaler_kind
 from .registry import create_detector, get_method
 from .thresholds import apply_threshold, make_threshold
 
@@ -30,7 +30,8 @@ class DetectionPipeline(BaseEstimator):
     threshold : str, dict, ThresholdStrategy or None
         Threshold strategy; ``None`` uses the method's default.
     scaler : str
-        ``"auto"`` (the method's default), or a kind from :data:`core.preprocessing.SCALERS`.
+        ``"auto"`` (the method's default, see :func:`core.preprocessing.auto_scaler_kind`), or a
+        kind from :data:`core.preprocessing.SCALERS`.
     """
 
     def __init__(self, method: str, params: dict | None = None, threshold=None, scaler: str = "auto"):
@@ -57,7 +58,10 @@ class DetectionPipeline(BaseEstimator):
         normal = X if (y is None or not spec.supervised) else X[y == 0]
         if normal.shape[0] == 0:
             raise DataError("The training part has no normal rows.")
-        self.scaler_ = Scaler(spec.default_scaler if self.scaler == "auto" else self.scaler).fit(normal)
+        kind = spec.default_scaler if self.scaler == "auto" else self.scaler
+        if kind in ("auto", "auto_minmax"):
+            kind = auto_scaler_kind(normal, bounded=kind == "auto_minmax")
+        self.scaler_ = Scaler(kind).fit(normal)
         self.detector_ = create_detector(self.method, threshold=self.threshold, **self.params)
         self.detector_.fit(self.scaler_.transform(X), y if spec.supervised else None,
                            progress=progress, should_stop=should_stop)

@@ -13,6 +13,22 @@ from .errors import DataError
 SCALERS = ("standard", "minmax", "global_minmax", "robust", "none")
 
 
+def auto_scaler_kind(X, bounded: bool = False) -> str:
+    """The scaler ``"auto"`` (or ``"auto_minmax"`` when ``bounded``) means for ``X``.
+
+    Rows that are a signal (many columns of one quantity on one scale, like the samples of a
+    heartbeat) keep their shape under one global min-max; a table of different quantities has each
+    feature standardised so that none dominates by its units. ``bounded`` asks for a [0, 1] range
+    (models with a sigmoid output): min-max instead of standardisation.
+    """
+    X = np.asarray(X, dtype=float)
+    std = X.std(axis=0)
+    std = std[std > 1e-12]
+    if X.shape[1] >= 20 and std.size and std.max() / std.min() < 20:
+        return "global_minmax"
+    return "minmax" if bounded else "standard"
+
+
 class Scaler:
     """``(X - center_) / scale_`` with statistics from the data passed to :meth:`fit`.
 

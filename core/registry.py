@@ -65,7 +65,7 @@ class MethodSpec:
     description: str
     class_path: str  # "module:Class", relative to core.detectors
     params: tuple[ParamSpec, ...] = ()
-    default_scaler: str = "standard"
+    default_scaler: str = "auto"
     supervised: bool = False
     heavy_framework: str | None = None  # "torch" or "tensorflow": loaded only when the method is used
     reconstruction: bool = False
@@ -189,7 +189,7 @@ register(MethodSpec(
     (ParamSpec("hidden", "choice", "32,16,8", "Encoder layer sizes (the decoder mirrors them).",
                choices=("32,16,8", "64,32,16", "128,64,32", "16,8,4")),
      *_training(20, 512, 1e-3, 0), SEED, DEVICE),
-    default_scaler="global_minmax", heavy_framework="torch", reconstruction=True))
+    default_scaler="auto_minmax", heavy_framework="torch", reconstruction=True))
 register(MethodSpec(
     "dense_ae_keras", "Dense autoencoder (Keras)", "deep", "rows",
     "The same dense autoencoder in TensorFlow/Keras (loads TensorFlow on first use).",
@@ -197,7 +197,7 @@ register(MethodSpec(
     (ParamSpec("hidden", "choice", "32,16,8", "Encoder layer sizes (the decoder mirrors them).",
                choices=("32,16,8", "64,32,16", "128,64,32", "16,8,4")),
      *_training(20, 512, 1e-3, 0), SEED),
-    default_scaler="global_minmax", heavy_framework="tensorflow", reconstruction=True))
+    default_scaler="auto_minmax", heavy_framework="tensorflow", reconstruction=True))
 register(MethodSpec(
     "lstm_ae", "LSTM autoencoder", "deep", "windows",
     "Sequence autoencoder on sliding windows; each time step is scored by its own reconstruction error.",

@@ -24,7 +24,13 @@ class _SklearnDetector(BaseDetector):
 
 
 class IsolationForestDetector(_SklearnDetector):
-    """Isolation Forest; score = minus scikit-learn's ``score_samples`` (higher = easier to isolate)."""
+    """Isolation Forest; score = minus scikit-learn's ``score_samples`` (higher = easier to isolate).
+
+    Its scores are tightly packed, so the default threshold is one standard deviation above the
+    training mean rather than three.
+    """
+
+    default_threshold = "mean_std:k=1"
 
     def __init__(self, n_estimators: int = 200, max_samples: int = 256, random_state: int = 0, threshold=None):
         self.n_estimators = n_estimators
@@ -131,7 +137,7 @@ class PCADetector(_SklearnDetector):
     """Squared reconstruction error after projection on the leading principal components."""
 
     is_reconstruction = True
-    default_threshold = "percentile:q=99"
+    default_threshold = "mean_std:k=1"
 
     def __init__(self, n_components: float = 0.95, threshold=None):
         self.n_components = n_components

@@ -1,0 +1,10 @@
+"""Anomaly detection library behind the dashboard: data, detectors, thresholds, metrics, bundles.
+
+Importing :mod:`core` is light: heavy frameworks (PyTorch, TensorFlow, Spark) load only when a
+method or engine that needs them is used.
+"""
+
+from .errors import BundleError, CoreError, DataError, TrainingCancelled
+
+__all__ = ["BundleError", "CoreError", "DataError", "TrainingCancelled"]
+__version__ = "0.1.0"

@@ -1,0 +1,130 @@
+"""ECG5000 benchmark of every registered method with S1's protocol, plus scoring throughput.
+
+Run on demand (not part of the test suite)::
+
+    python -m tests.bench.ecg5000 [--seeds 21 22 23] [--methods lof knn ...] [--throughput-rows 1000000]
+
+S1's protocol: ``train_test_split(test_size=0.2, random_state=seed)``, fit on the normal training
+rows, threshold from the training scores (each method's default, chosen without test labels),
+metrics on the test part with abnormal as the positive class. ``dense_ae`` and ``dense_ae_keras``
+are also reported at S1's own threshold (mean + 1 std of the training errors) with S1's accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.data import Roles, prepare, read_table
+from core.experiment import run_experiment
+from core.metrics import classification_metrics
+from core.registry import METHODS, create_detector, get_method
+from core.thresholds import MeanStd
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ecg5000.csv"
+
+
+def evaluate_methods(dataset, methods, seeds):
+    rows = []
+    for name in methods:
+        spec = get_method(name)
+        if spec.input_kind != "rows":
+            continue
+        runs = []
+        for seed in seeds:
+            params = {"random_state": seed} if "random_state" in spec.defaults() else {}
+            result = run_experiment(dataset, name, params, seed=seed)
+            s1 = None
+            if name in ("dense_ae", "dense_ae_keras"):
+                train_errors = result.pipeline.train_scores_
+                s1_threshold = MeanStd(k=1).fit(train_errors).threshold_
+                s1 = classification_metrics(result.y_test, result.test_scores, s1_threshold)
+            runs.append((result, s1))
+        metrics = [r.metrics for r, _ in runs]
+        row = {
+            "method": name,
+            "roc_auc": np.mean([m["roc_auc"] for m in metrics]),
+            "per_seed": {seed: (round(m["roc_auc"], 4), round(m["f1"], 3)) for seed, m in zip(seeds, metrics)},
+            "pr_auc": np.mean([m["pr_auc"] for m in metrics]),
+            "f1": np.mean([m["f1"] for m in metrics]),
+            "precision": np.mean([m["precision"] for m in metrics]),
+            "recall": np.mean([m["recall"] for m in metrics]),
+            "fit_s": np.mean([r.fit_seconds for r, _ in runs]),
+            "score_s": np.mean([r.score_seconds for r, _ in runs]),
+            "threshold": runs[0][0].threshold_description.split(" of ")[0],
+        }
+        if runs[0][1] is not None:
+            row["s1_accuracy"] = np.mean([s["accuracy"] for _, s in runs])
+            row["s1_f1_normal_pos"] = np.mean([s["normal_positive"]["f1"] for _, s in runs])
+        rows.append(row)
+        print(_format_row(row), flush=True)
+    return rows
+
+
+def _format_row(row):
+    extra = ""
+    if "s1_accuracy" in row:
+        extra = f"  S1 view (mean+1std): accuracy {row['s1_accuracy']:.3f}, F1 normal+ {row['s1_f1_normal_pos']:.3f}"
+    return (f"{row['method']:<16} ROC-AUC {row['roc_auc']:.4f}  PR-AUC {row['pr_auc']:.4f}  F1 {row['f1']:.3f} "
+            f"(P {row['precision']:.3f} R {row['recall']:.3f})  fit {row['fit_s']:.3f}s  score {row['score_s']:.4f}s"
+            f"  [{row['threshold']}]  per seed (ROC-AUC, F1): {row['per_seed']}{extra}")
+
+
+def throughput(methods, n_rows, n_features=10, seed=0):
+    """Rows per second of ``score_samples`` on ``n_rows`` x ``n_features`` (fit on 5,000 rows)."""
+    rng = np.random.default_rng(seed)
+    train = rng.normal(size=(5000, n_features))
+    data = rng.normal(size=(n_rows, n_features))
+    results = {}
+    for name in methods:
+        spec = get_method(name)
+        params = {"epochs": 2} if spec.family == "deep" else {}
+        if spec.input_kind == "windows":
+            params["window"] = 32 if "window" in spec.defaults() else None
+            params = {k: v for k, v in params.items() if v is not None}
+        if spec.supervised:
+            detector = create_detector(name, **params).fit(
+                np.vstack([train, train[:200] + 4]), np.r_[np.zeros(5000), np.ones(200)].astype(int))
+        else:
+            detector = create_detector(name, **params).fit(train)
+        started = time.perf_counter()
+        detector.score_samples(data)
+        seconds = time.perf_counter() - started
+        results[name] = n_rows / seconds
+        print(f"{name:<16} {n_rows / seconds:>14,.0f} rows/s  ({seconds:.2f} s for {n_rows:,} x {n_features})", flush=True)
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[21, 22, 23])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--throughput-rows", type=int, default=1_000_000, help="0 skips the throughput run")
+    parser.add_argument("--out", default=str(ROOT / "artifacts" / "bench_ecg5000.json"))
+    args = parser.parse_args(argv)
+
+    dataset = prepare(read_table(args.data), Roles(label="140", normal_value=1))
+    print(f"ECG5000: {dataset.n_rows} rows x {dataset.X.shape[1]} features; seeds {args.seeds}\n")
+    rows = evaluate_methods(dataset, args.methods, args.seeds)
+    keras = next((r for r in rows if r["method"] == "dense_ae_keras"), None)
+    torch_row = next((r for r in rows if r["method"] == "dense_ae"), None)
+    if keras and torch_row:
+        print(f"\ndense_ae trains {keras['fit_s'] / torch_row['fit_s']:.1f}x faster than dense_ae_keras "
+              f"({torch_row['fit_s']:.3f}s vs {keras['fit_s']:.3f}s, same run)")
+    speeds = {}
+    if args.throughput_rows:
+        print(f"\nscore_samples throughput, {args.throughput_rows:,} rows x 10 features:")
+        speeds = throughput(args.methods, args.throughput_rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"rows": rows, "throughput_rows_per_s": speeds}, indent=1, default=float))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,8 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-column", help="name or 0-based position of the label column")
     parser.add_argument("--normal-value", help="label value that means normal (default: the majority value)")
     parser.add_argument("--time-column", help="name or position of a time column (makes the data a series)")
-    parser.add_argument("--test-size", type=float, default=0.2, help="share of rows held out for testing")
+    parser.add_argument("--test-size", type=float, default=0.2,
+                        help="share of rows held out for testing (train: 0 fits on every normal row)")
     parser.add_argument("--seed", type=int, default=21, help="seed of the random split")
     parser.add_argument("--split", choices=("auto", "random", "chronological"), default="auto")
     parser.add_argument("--train-fraction", type=float, help="series: share of the series used for training")
@@ -128,6 +129,19 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    if args.test_size == 0:  # no evaluation: fit on every normal row
+        from .pipeline import DetectionPipeline
+        from .registry import get_method
+
+        spec = get_method(args.method)
+        params = {k: spec.param(k).coerce(v) for k, v in _parse_params(args.param).items()}
+        dataset = _load_dataset(args)
+        rows = slice(None) if (dataset.y is None or spec.supervised or spec.input_kind == "windows") else dataset.y == 0
+        pipeline = DetectionPipeline(args.method, params, args.threshold, args.scaler).fit(
+            dataset.X[rows], dataset.y if spec.supervised else None, feature_names=dataset.feature_names)
+        path = pipeline.save(args.out)
+        _print_summary({**pipeline.describe(), "model": str(path)}, args.json)
+        return 0
     result = _experiment(args)
     path = result.pipeline.save(args.out)
     summary = {**result.summary(), "model": str(path)}

@@ -74,3 +74,11 @@ def test_methods_lists_every_registered_method():
     assert out.returncode == 0
     for name in METHODS:
         assert name in out.stdout
+
+
+def test_train_on_every_normal_row(table, tmp_path):
+    model = tmp_path / "all.bundle"
+    out = run("train", table, "--method", "iqr", "--label-column", "label", "--normal-value", "ok",
+              "--test-size", "0", "--out", model, "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["method"] == "iqr" and model.stat().st_size > 0

@@ -67,6 +67,13 @@ def _from_text(text: pd.Series, name: str) -> pd.Series:
     )
 
 
+def _instants(parsed: pd.Series) -> np.ndarray:
+    """Plain ``datetime64`` values for arithmetic: timezone-aware times are taken in UTC."""
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert(None)
+    return parsed.to_numpy()
+
+
 def parse_time(series: pd.Series) -> pd.Series:
     """Convert a column to ``datetime64``.
 
@@ -180,10 +187,12 @@ def series_report(time: pd.Series, *, max_gaps: int = 5) -> SeriesReport:
     SeriesReport
     """
     parsed = parse_time(time)
-    values = parsed.to_numpy()
+    values = _instants(parsed)
     steps_unsorted = np.diff(values)
     is_sorted = bool(np.all(steps_unsorted >= np.timedelta64(0))) if values.size > 1 else True
-    ordered = np.sort(values)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    ordered_ts = parsed.iloc[order].reset_index(drop=True)  # same instants, in the input's timezone
     steps = np.diff(ordered)
     n_duplicates = int(np.sum(steps == np.timedelta64(0)))
     positive = steps[steps > np.timedelta64(0)]
@@ -196,11 +205,9 @@ def series_report(time: pd.Series, *, max_gaps: int = 5) -> SeriesReport:
         n_gaps = int(is_gap.sum())
         gap_at = np.flatnonzero(is_gap)
         longest = gap_at[np.argsort(-steps[gap_at].astype("timedelta64[ns]").astype(np.int64), kind="stable")]
-        ordered_ts = pd.Series(ordered)
         for i in longest[:max_gaps]:
             gaps.append({"start": ordered_ts.iloc[i], "end": ordered_ts.iloc[i + 1],
                          "length": pd.Timedelta(steps[i])})
-    ordered_ts = pd.Series(ordered)
     return SeriesReport(n=int(values.size), start=ordered_ts.iloc[0], end=ordered_ts.iloc[-1],
                         median_step=median_step, n_duplicates=n_duplicates, n_gaps=n_gaps,
                         largest_gaps=gaps, is_sorted=is_sorted)
@@ -226,9 +233,9 @@ def order_by_time(df: pd.DataFrame, time_column) -> tuple[pd.DataFrame, SeriesRe
         raise DataError(f"There is no column {time_column!r}; columns are {', '.join(map(repr, df.columns))}.")
     parsed = parse_time(df[time_column])
     report = series_report(parsed)
-    order = np.argsort(parsed.to_numpy(), kind="stable")
+    order = np.argsort(_instants(parsed), kind="stable")
     result = df.iloc[order].reset_index(drop=True)
-    result[time_column] = parsed.iloc[order].to_numpy()
+    result[time_column] = parsed.iloc[order].reset_index(drop=True)
     return result, report
 
 
@@ -297,7 +304,7 @@ def chronological_train_mask(n_or_time, *, train_fraction: float | None = None,
         if time is None:
             mask[:n_train] = True
         else:  # first rows in time order, whatever the row order
-            mask[np.argsort(time.to_numpy(), kind="stable")[:n_train]] = True
+            mask[np.argsort(_instants(time), kind="stable")[:n_train]] = True
         return mask
     if time is None:
         raise DataError("A training time range needs the series' timestamps, not only its length.")

@@ -133,3 +133,14 @@ def test_invalid_range_choices():
         chronological_train_mask(times, train_range=("2030-01-01", "2031-01-01"))
     with pytest.raises(DataError, match="not a date"):
         chronological_train_mask(times, train_range=("soon", None))
+
+
+def test_timezone_aware_times_are_reported_sorted_and_masked():
+    times = parse_time(pd.Series(["2020-01-01T00:01:00Z", "2020-01-01T00:00:00Z", "2020-01-01T00:05:00Z"]))
+    report = series_report(times)
+    assert not report.is_sorted and report.n_gaps == 1
+    assert report.start == pd.Timestamp("2020-01-01 00:00", tz="UTC")
+    ordered, _ = order_by_time(pd.DataFrame({"t": times, "v": [1, 2, 3]}), "t")
+    assert ordered["v"].tolist() == [2, 1, 3] and str(ordered["t"].dt.tz) == "UTC"
+    mask = chronological_train_mask(times, train_range=("2020-01-01 00:00", "2020-01-01 00:01"))
+    assert mask.tolist() == [True, True, False]  # naive bounds read in the series' timezone

@@ -107,8 +107,11 @@ def main(argv=None) -> int:
             print(f"skipping {method}: {reason}")
 
     results: dict[str, dict[str, dict]] = {m: {} for m in methods}
+    base_rates = {}
     for name in names:
         frame, labels = load_series(data_dir, name)
+        test = ~chronological_train_mask(len(frame), train_fraction=args.train_fraction)
+        base_rates[name] = float(labels[test].mean())  # the PR-AUC of random scores
         for method in methods:
             try:
                 row = run_one(method, frame, labels, train_fraction=args.train_fraction,
@@ -124,14 +127,20 @@ def main(argv=None) -> int:
         ok = [r for r in per_series.values() if "error" not in r]
         averages[method] = {k: float(np.mean([r[k] for r in ok])) for k in REPORTED} if ok else {}
         averages[method]["n_series"] = len(ok)
+        averages[method]["vus_pr_wins"] = 0
+    for name in names:  # which method has the best VUS-PR on each series
+        best = max(methods, key=lambda m: results[m][name].get("vus_pr", -1.0), default=None)
+        if best is not None and "vus_pr" in results[best][name]:
+            averages[best]["vus_pr_wins"] += 1
 
     print(f"\nNAB {GROUP}: {len(names)} series, train = first {args.train_fraction:.0%}, "
-          f"metrics on the rest (VUS-PR buffers 0..{args.max_buffer}){' [--fast]' if args.fast else ''}")
-    print(f"{'method':17s} " + " ".join(f"{k:>9s}" for k in REPORTED) + "  series")
+          f"metrics on the rest (VUS-PR buffers 0..{args.max_buffer}){' [--fast]' if args.fast else ''}; "
+          f"labelled share of the evaluated steps {np.mean(list(base_rates.values())):.3f} (random PR-AUC)")
+    print(f"{'method':17s} " + " ".join(f"{k:>9s}" for k in REPORTED) + "  series  wins")
     for method in sorted(averages, key=lambda m: -averages[m].get("vus_pr", -1)):
         avg = averages[method]
         print(f"{method:17s} " + " ".join(f"{avg.get(k, float('nan')):9.3f}" for k in REPORTED)
-              + f"  {avg['n_series']}")
+              + f"  {avg['n_series']:6d}  {avg['vus_pr_wins']:4d}")
 
     out = args.out or ROOT / "artifacts" / f"nab_{time.strftime('%Y%m%d_%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +148,7 @@ def main(argv=None) -> int:
         "protocol": {"group": GROUP, "train_fraction": args.train_fraction, "max_buffer": args.max_buffer,
                      "fast": args.fast, "scaler": "standard, fitted on the training part",
                      "data_dir": str(data_dir)},
-        "series": names, "skipped": skipped, "averages": averages, "results": results,
+        "series": names, "base_rates": base_rates, "skipped": skipped, "averages": averages, "results": results,
     }, indent=2, default=str))
     print(f"wrote {out}")
     return 0

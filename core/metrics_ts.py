@@ -241,6 +241,11 @@ def vus_pr(y, scores, max_buffer: int = DEFAULT_MAX_BUFFER) -> float:
     The mean of :func:`range_pr_auc` over every buffer length 0, 1, ..., ``max_buffer`` steps: a
     threshold-free score that rewards detections near a labelled range, less the further they are.
     Sorting is done once; each buffer costs O(n), so 20,000 steps and 21 buffers take milliseconds.
+
+    Read it with the labels' shape in mind: around single-step anomalies the buffer gives partial
+    credit to the neighbours, so scores that rise a little around a spike (a window model's) earn
+    more than scores that mark only the spike itself; choose ``max_buffer`` well below the typical
+    labelled range length when anomalies are isolated points.
     """
     labels = _with_positives(y)
     values = _scores(scores, labels.size)

@@ -1,0 +1,228 @@
+"""Data page: load a table (upload, bundled sample or local path), inspect it, set column roles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.data import Roles, column_summary, infer_roles, prepare
+from dashboard import charts, state
+from dashboard.ui import digest_bytes, friendly_errors, link, parse_bytes, parse_path, sample_files
+
+NONE = "(none)"
+
+
+def render() -> None:
+    st.title("Data")
+    st.caption("Load a table of readings or rows, check it, and say which columns are features, time and label.")
+    _source()
+    loaded = state.table()
+    if loaded is None:
+        st.info("No data yet. Drop a CSV or Parquet file above, pick a bundled sample, or type a path.",
+                icon=":material/upload_file:")
+        return
+    _overview(loaded)
+    roles, options = _roles(loaded)
+    _prepare(loaded, roles, options)
+    _quick_chart(loaded)
+
+
+# ------------------------------------------------------------------------------------------------
+def _source() -> None:
+    upload, sample, path = st.tabs([":material/upload: Upload", ":material/dataset: Sample datasets",
+                                    ":material/folder_open: Path on the server"])
+    with upload:
+        file = st.file_uploader("CSV or Parquet file", type=["csv", "txt", "tsv", "parquet", "pq"],
+                                help="Header detected automatically; comma, semicolon, tab or pipe separated.",
+                                key="data_upload")
+        if file is not None:
+            data = file.getvalue()
+            digest = digest_bytes(data)
+            current = state.table()
+            if current is None or current.digest != digest:
+                with friendly_errors(f"reading '{file.name}'"):
+                    frame = parse_bytes(data, file.name)
+                    state.put(state.TABLE, state.LoadedTable(file.name, frame, digest, "upload"))
+    with sample:
+        files = sample_files()
+        if not files:
+            st.caption("No sample files found in data/ (run `make samples`).")
+        else:
+            descriptions = {
+                "sensor.csv": "temperature and pressure once a minute, with spikes, a drift and a dropout",
+                "sine_spikes.csv": "a noisy sine wave with 5% spikes",
+                "heartbeats.csv": "140-sample heartbeats, normal and four abnormal shapes (label 1 = normal)",
+            }
+            col1, col2 = st.columns([3, 1], vertical_alignment="bottom")
+            choice = col1.selectbox("Sample", files, format_func=lambda p: f"{p.name} — {descriptions.get(p.name, '')}",
+                                    key="data_sample")
+            if col2.button("Load sample", key="data_sample_load", width="stretch"):
+                _load_path(str(choice), "sample")
+    with path:
+        col1, col2 = st.columns([3, 1], vertical_alignment="bottom")
+        typed = col1.text_input("File path", placeholder="/path/to/data.csv", key="data_path",
+                                help="Read on the machine running the dashboard. ECG5000's tutorial layout (no header, "
+                                     "label in the last column) is recognised.")
+        if col2.button("Load file", key="data_path_load", width="stretch"):
+            _load_path(typed, "path")
+
+
+def _load_path(path: str, source: str) -> None:
+    with friendly_errors("reading the file"):
+        frame, digest = parse_path(path)
+        current = state.table()
+        if current is None or current.digest != digest:
+            from pathlib import Path
+
+            state.put(state.TABLE, state.LoadedTable(Path(path.strip()).name, frame, digest, source))
+
+
+# ------------------------------------------------------------------------------------------------
+def _overview(loaded: state.LoadedTable) -> None:
+    frame = loaded.frame
+    summary = _summary(loaded)
+    numeric = int(summary["min"].notna().sum()) if len(summary) else 0
+    missing = int(summary["missing"].sum())
+    st.subheader(loaded.name)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Rows", f"{frame.shape[0]:,}")
+    c2.metric("Columns", f"{frame.shape[1]:,}")
+    c3.metric("Numeric columns", f"{numeric:,}")
+    c4.metric("Missing values", f"{missing:,}")
+    preview, columns = st.tabs(["Preview", "Columns"])
+    with preview:
+        st.dataframe(frame.head(200), height=260, width="stretch")
+        if len(frame) > 200:
+            st.caption(f"First 200 of {len(frame):,} rows.")
+    with columns:
+        st.dataframe(summary, height=260, width="stretch", hide_index=True,
+                     column_config={"constant": st.column_config.CheckboxColumn("constant")})
+
+
+def _summary(loaded: state.LoadedTable) -> pd.DataFrame:
+    key = "ad_summary"
+    cached = st.session_state.get(key)
+    if cached is None or cached[0] != loaded.digest:
+        cached = (loaded.digest, column_summary(loaded.frame))
+        st.session_state[key] = cached
+    return cached[1]
+
+
+def _numeric(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+
+
+def _roles(loaded: state.LoadedTable) -> tuple[Roles, dict]:
+    frame = loaded.frame
+    tag = loaded.digest[:10]
+    guess_key = "ad_roles_guess"
+    guess = st.session_state.get(guess_key)
+    if guess is None or guess[0] != loaded.digest:
+        guess = (loaded.digest, infer_roles(frame))
+        st.session_state[guess_key] = guess
+    guess = guess[1]
+    columns = list(frame.columns)
+    st.subheader("Column roles")
+    c1, c2, c3 = st.columns(3)
+    time = c1.selectbox("Time column", [NONE] + columns, key=f"role_time_{tag}",
+                        index=(columns.index(guess.time) + 1) if guess.time in columns else 0,
+                        help="Set it for a time series: rows are sorted by it and results are drawn over time.")
+    label = c2.selectbox("Label column", [NONE] + columns, key=f"role_label_{tag}",
+                         index=(columns.index(guess.label) + 1) if guess.label in columns else 0,
+                         help="Optional ground truth. With it the dashboard trains on normal rows only and measures "
+                              "precision, recall and F1.")
+    time = None if time == NONE else time
+    label = None if label == NONE else label
+    normal = None
+    if label is not None:
+        values = frame[label].dropna()
+        counts = values.value_counts()
+        if len(counts) == 0:
+            c3.selectbox("Normal value", ["(column is empty)"], disabled=True, key=f"role_normal_empty_{tag}")
+        elif len(counts) <= 50:
+            options = list(counts.index)
+            default = options.index(guess.normal_value) if (label == guess.label and guess.normal_value in options) else 0
+            normal = c3.selectbox("Value meaning normal", options, index=default, key=f"role_normal_{tag}_{label}",
+                                  format_func=lambda v: f"{v}  ({counts[v]:,} rows)",
+                                  help="Every other value counts as an anomaly. By default the most frequent value.")
+        else:
+            normal = c3.text_input("Value meaning normal", value=str(counts.index[0]), key=f"role_normal_txt_{tag}_{label}",
+                                   help="The column has many distinct values; type the one that means normal.")
+    else:
+        c3.selectbox("Value meaning normal", ["(no label column)"], disabled=True, key=f"role_normal_none_{tag}")
+    numeric = [c for c in _numeric(frame) if c not in (time, label)]
+    default_features = [c for c in (guess.features or numeric) if c in numeric] or numeric
+    features = st.multiselect("Feature columns", [c for c in columns if c not in (time, label)],
+                              default=default_features, key=f"role_features_{tag}_{time}_{label}",
+                              help="The values the model looks at. Numeric columns only.",
+                              placeholder="Choose the numeric columns to model")
+    summary = _summary(loaded)
+    missing = summary.loc[summary["column"].isin(features) & (summary["missing"] > 0)]
+    constant = summary.loc[summary["column"].isin(features) & summary["constant"]]
+    options = {"drop_missing": False, "drop_constant": False}
+    if len(missing) or (label is not None and frame[label].isna().any()):
+        options["drop_missing"] = st.checkbox(
+            f"Drop rows with missing values ({', '.join(missing['column'].astype(str).head(5)) or label})",
+            value=True, key=f"opt_missing_{tag}")
+    if len(constant):
+        options["drop_constant"] = st.checkbox(
+            f"Drop constant columns ({', '.join(constant['column'].astype(str).head(5))}"
+            f"{' …' if len(constant) > 5 else ''})", value=True, key=f"opt_constant_{tag}")
+    return Roles(features=features or None, time=time, label=label, normal_value=normal), options
+
+
+def _prepare(loaded: state.LoadedTable, roles: Roles, options: dict) -> None:
+    key = (loaded.digest, tuple(roles.features or ()), roles.time, roles.label, str(roles.normal_value),
+           options["drop_missing"], options["drop_constant"])
+    current = state.prepared()
+    if roles.features is None:
+        st.warning("Choose at least one numeric feature column.", icon=":material/warning:")
+        st.session_state.pop(state.DATASET, None)
+        return
+    if current is not None and current.key == key:
+        dataset = current.dataset
+    else:
+        dataset = None
+        with friendly_errors("preparing the data"):
+            with st.spinner("Checking the data…"):
+                dataset = prepare(loaded.frame, roles, **options)
+        if dataset is None:
+            st.session_state.pop(state.DATASET, None)
+            st.session_state.pop(state.RUN, None)
+            return
+        state.put(state.DATASET, state.PreparedData(dataset, key))
+    for warning in dataset.warnings:
+        st.caption(f":material/info: {warning}")
+    parts = [f"**{dataset.n_rows:,} rows × {len(dataset.feature_names)} features**"]
+    if dataset.y is not None:
+        n_anomalies = int(dataset.y.sum())
+        parts.append(f"{n_anomalies:,} labelled anomalies ({n_anomalies / max(1, dataset.n_rows):.1%})")
+    else:
+        parts.append("no labels (scores and flags only; no precision/recall)")
+    if dataset.is_series:
+        parts.append(f"time series from {dataset.time.iloc[0]} to {dataset.time.iloc[-1]}")
+    st.success("Ready: " + " · ".join(parts), icon=":material/check_circle:")
+    link("train", "Next: choose a method and train", icon=":material/arrow_forward:")
+
+
+def _quick_chart(loaded: state.LoadedTable) -> None:
+    prepared = state.prepared()
+    if prepared is None:
+        return
+    dataset = prepared.dataset
+    st.subheader("Quick look")
+    names = dataset.feature_names
+    chosen = st.multiselect("Columns to plot", names, default=names[: min(3, len(names))],
+                            key=f"chart_cols_{loaded.digest[:10]}_{len(names)}", max_selections=12)
+    with friendly_errors("drawing the chart"):
+        if dataset.is_series:
+            fig = charts.series_preview(dataset.time, dataset.frame, chosen, dataset.y)
+        else:
+            frame = dataset.frame[chosen].copy()
+            label = None
+            if dataset.y is not None:
+                frame["class"] = np.where(dataset.y == 1, "anomaly", "normal")
+                label = "class"
+            fig = charts.distributions(frame, chosen, label)
+        st.plotly_chart(fig, width="stretch", key="data_chart")

@@ -1,0 +1,109 @@
+"""Everything the Results page draws, as data and figures, without Streamlit.
+
+:class:`ResultContext` holds what does not depend on the threshold (built once per run);
+:func:`threshold_figures` turns a threshold into metrics and every threshold-dependent figure.
+The benchmark in tests/bench/threshold_latency.py times exactly this function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from core.events import find_events, label_events
+from dashboard import charts
+from dashboard.compute import STRATEGY_CHOICES, ScoreView, all_strategy_thresholds
+
+
+@dataclass
+class ResultContext:
+    """Threshold-independent views of one experiment result on its dataset."""
+
+    result: object
+    dataset: object
+    view: ScoreView  # the test part
+    test_index: np.ndarray
+    strategies: dict[str, float]
+    x_axis: np.ndarray  # time stamps (series) or row numbers
+    label_spans: tuple[np.ndarray, np.ndarray] | None = None
+    train_span: tuple | None = None
+    extras: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, result, dataset) -> "ResultContext":
+        test_index = np.flatnonzero(result.test_mask)
+        y_test = None if result.y is None else result.y[test_index]
+        view = ScoreView.build(result.scores[test_index], y_test)
+        strategies = all_strategy_thresholds(result, view.scores)
+        if dataset.is_series:
+            x_axis = dataset.time.to_numpy()
+        else:
+            x_axis = np.arange(dataset.n_rows)
+        label_spans = None
+        if dataset.is_series and result.y is not None:
+            events = label_events(result.y)
+            label_spans = (events["start_index"].to_numpy(), events["end_index"].to_numpy())
+        train_span = None
+        if dataset.is_series and result.train_mask.any():
+            where = np.flatnonzero(result.train_mask)
+            train_span = (x_axis[where[0]], x_axis[where[-1]])
+        return cls(result=result, dataset=dataset, view=view, test_index=test_index, strategies=strategies,
+                   x_axis=x_axis, label_spans=label_spans, train_span=train_span)
+
+    @property
+    def is_series(self) -> bool:
+        return bool(self.dataset.is_series)
+
+    def strategy_labels(self) -> dict[str, str]:
+        short = {"trained": "as trained", "mean_std": "mean+k·std", "percentile": "percentile",
+                 "contamination": "contamination", "best_f1": "best F1"}
+        return {k: short.get(k, k) for k in self.strategies}
+
+
+def events_at(ctx: ResultContext, threshold: float, min_gap: int = 0) -> pd.DataFrame:
+    """Runs of flagged time steps over the whole series at ``threshold``."""
+    scores = ctx.result.scores
+    time = ctx.dataset.time if ctx.is_series else None
+    return find_events(scores > threshold, scores, time=time, min_gap=min_gap)
+
+
+def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_gap: int = 0) -> dict:
+    """Metrics, events and every figure that depends on ``threshold``.
+
+    Returns
+    -------
+    dict
+        ``metrics`` (from :meth:`ScoreView.at`), ``events`` (DataFrame or None) and ``figures``
+        (name -> plotly Figure).
+    """
+    view = ctx.view
+    metrics = view.at(threshold)
+    figures = {}
+    if ctx.is_series:
+        events = events_at(ctx, threshold, min_gap)
+        spans = (events["start_index"].to_numpy(), events["end_index"].to_numpy())
+        figures["series"] = charts.series_with_scores(
+            ctx.x_axis, ctx.dataset.X, ctx.dataset.feature_names, ctx.result.scores, threshold,
+            label_spans=ctx.label_spans, event_spans=spans, train_span=ctx.train_span, zoom=zoom)
+    else:
+        events = None
+    x = ctx.x_axis[ctx.test_index]
+    figures["scatter"] = charts.score_scatter(
+        view.scores, view.y, threshold, x=x, x_title="time" if ctx.is_series else "row number (test part)",
+        title="Anomaly score per test row")
+    figures["histogram"] = charts.score_histogram(view.hist, threshold, ctx.strategies, ctx.strategy_labels())
+    if view.labelled:
+        figures["confusion"] = charts.confusion_matrix(metrics["tn"], metrics["fp"], metrics["fn"], metrics["tp"])
+        if view.roc is not None:
+            figures["roc"] = charts.roc_curve(view.roc[0], view.roc[1], view.ranking["roc_auc"],
+                                              (metrics["fpr"], metrics["recall"]))
+            base = float(view.y.mean())
+            point = (metrics["recall"], metrics["precision"]) if metrics["n_flagged"] else None
+            figures["pr"] = charts.pr_curve(view.pr[0], view.pr[1], view.ranking["pr_auc"], point, base)
+    return {"metrics": metrics, "events": events, "figures": figures}
+
+
+def strategy_names(labelled: bool) -> list[str]:
+    return [k for k in STRATEGY_CHOICES if labelled or k != "best_f1"]

@@ -1,0 +1,95 @@
+"""Per-session state: the loaded table, the prepared dataset, the training job and the result.
+
+Everything lives in ``st.session_state`` (one browser session = one user), never in a global
+cache, so two people using the dashboard at once never see each other's data or models.
+Setting an upstream item (a new table) clears what was derived from it (dataset, result).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+TABLE = "ad_table"
+DATASET = "ad_dataset"
+JOB = "ad_job"
+RUN = "ad_run"
+TRAIN_RANGE = "ad_train_range"
+NOTICE = "ad_notice"
+THRESHOLD = "ad_threshold"
+
+_DOWNSTREAM = {TABLE: (DATASET, JOB, RUN, TRAIN_RANGE, THRESHOLD), DATASET: (RUN, THRESHOLD), RUN: (THRESHOLD,)}
+
+
+@dataclass
+class LoadedTable:
+    """A parsed table and where it came from; ``digest`` identifies its content."""
+
+    name: str
+    frame: pd.DataFrame
+    digest: str
+    source: str  # "upload" | "sample" | "path"
+
+
+@dataclass
+class PreparedData:
+    """A dataset made from the table with given roles; ``key`` says which roles and options."""
+
+    dataset: Any  # core.data.Dataset
+    key: tuple
+
+
+@dataclass
+class Run:
+    """One finished training run: the result, the dataset it was made on and the settings used."""
+
+    result: Any  # core.experiment.ExperimentResult
+    dataset: Any  # core.data.Dataset
+    settings: dict
+    table_name: str
+    created: float = field(default_factory=time.time)
+    cache: dict = field(default_factory=dict)  # threshold-independent views, built on first use
+
+    @property
+    def spec(self):
+        return self.result.pipeline.spec
+
+
+def get(key: str, default=None):
+    return st.session_state.get(key, default)
+
+
+def _clear_downstream(key: str) -> None:
+    for child in _DOWNSTREAM.get(key, ()):
+        st.session_state.pop(child, None)
+        _clear_downstream(child)
+
+
+def put(key: str, value) -> None:
+    """Store ``value`` and forget everything derived from the previous one."""
+    _clear_downstream(key)
+    st.session_state[key] = value
+
+
+def table() -> LoadedTable | None:
+    return get(TABLE)
+
+
+def prepared() -> PreparedData | None:
+    return get(DATASET)
+
+
+def run() -> Run | None:
+    return get(RUN)
+
+
+def notice(message: str | None = None, kind: str = "success"):
+    """Set (with a message) or pop (without) a one-off message shown on the next page render."""
+    if message is not None:
+        st.session_state[NOTICE] = (kind, message)
+        return None
+    return st.session_state.pop(NOTICE, None)

@@ -1,0 +1,248 @@
+"""Train page: pick a method, set its parameters and the training data, train with live progress."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from core.registry import get_method, list_methods
+from core.thresholds import STRATEGIES
+from dashboard import charts, state
+from dashboard.jobs import TrainingJob
+from dashboard.ui import friendly_errors, go, link, seconds
+
+FAMILIES = {
+    "statistical": ("Statistical", "Fast, transparent, per-feature rules (z-score, IQR, rolling median)."),
+    "classical": ("Classical ML", "scikit-learn detectors: forests, neighbours, kernels, PCA."),
+    "deep": ("Deep learning", "Autoencoders that learn to reconstruct normal data (PyTorch / TensorFlow)."),
+}
+THRESHOLD_CHOICES = {
+    "default": "Method's default",
+    "mean_std": "Mean + k·std of training scores",
+    "percentile": "Percentile of training scores",
+    "contamination": "Contamination (expected share of anomalies)",
+    "best_f1": "Best F1 on labelled validation rows",
+}
+
+
+def render() -> None:
+    st.title("Train")
+    st.caption("Choose a detection method, train it on the normal part of the data and score every row.")
+    prepared = state.prepared()
+    job: TrainingJob | None = state.get(state.JOB)
+    if prepared is None and job is None:
+        st.info("Load data and set its columns first.", icon=":material/table_chart:")
+        link("data", "Go to the Data page", icon=":material/arrow_back:")
+        return
+    if job is not None:
+        _follow(job)
+        return
+    message = state.notice()
+    if message:
+        getattr(st, message[0])(message[1])
+    dataset = prepared.dataset
+    spec = _method_picker(dataset)
+    params = _params(spec)
+    options = _training_data(dataset, spec)
+    options["threshold"] = _threshold(dataset)
+    _device(spec)
+    disabled = spec.supervised and dataset.y is None
+    if disabled:
+        st.warning(f"{spec.label} is supervised: set a label column on the Data page first.", icon=":material/warning:")
+    if st.button(f"Train {spec.label}", type="primary", icon=":material/play_arrow:", disabled=disabled,
+                 key="train_start"):
+        job = TrainingJob(dataset, spec.name, params, **options).start()
+        st.session_state[state.JOB] = job
+        st.session_state["ad_job_settings"] = {"method": spec.name, "label": spec.label, "params": params,
+                                               **{k: v for k, v in options.items()}}
+        st.rerun()
+    run = state.run()
+    if run is not None:
+        st.divider()
+        st.caption(f"Last trained: {run.spec.label} on {run.table_name}.")
+        link("results", "Open its results", icon=":material/insights:")
+
+
+# ------------------------------------------------------------------------------------------------
+def _method_picker(dataset):
+    st.subheader("Method")
+    families = [f for f in FAMILIES if list_methods(family=f)]
+    family = st.radio("Family", families, format_func=lambda f: FAMILIES[f][0], horizontal=True,
+                      captions=[FAMILIES[f][1] for f in families], key="train_family", label_visibility="collapsed")
+    methods = list_methods(family=family)
+    default = "zscore" if family == "statistical" else ("isolation_forest" if family == "classical" else None)
+    names = [m.name for m in methods]
+    method = st.selectbox("Method", names, index=names.index(default) if default in names else 0,
+                          format_func=lambda n: get_method(n).label, key=f"train_method_{family}")
+    spec = get_method(method)
+    tags = []
+    if spec.input_kind == "windows":
+        tags.append("time series (sliding windows)")
+    if spec.supervised:
+        tags.append("supervised: needs labels")
+    if spec.reconstruction:
+        tags.append("shows reconstructions")
+    if spec.heavy_framework:
+        tags.append(f"uses {'PyTorch' if spec.heavy_framework == 'torch' else 'TensorFlow'}")
+    st.markdown(f"{spec.description}  \n" + " ".join(f"`{t}`" for t in tags))
+    if spec.input_kind == "windows" and not dataset.is_series:
+        st.caption(":material/info: No time column is set: the rows are used in file order as a series.")
+    return spec
+
+
+def _params(spec) -> dict:
+    params = {}
+    if not spec.params:
+        return params
+    with st.expander(f"Parameters ({len(spec.params)})", expanded=False):
+        cols = st.columns(3)
+        for i, p in enumerate(spec.params):
+            key = f"param_{spec.name}_{p.name}"
+            label = p.name.replace("_", " ")
+            with cols[i % 3]:
+                if p.kind == "bool":
+                    params[p.name] = st.checkbox(label, value=bool(p.default), help=p.help, key=key)
+                elif p.kind == "choice":
+                    choices = list(p.choices)
+                    params[p.name] = st.selectbox(label, choices, index=choices.index(p.default), help=p.help, key=key)
+                elif p.kind == "int":
+                    params[p.name] = int(st.number_input(
+                        label, value=int(p.default), step=1, help=p.help, key=key,
+                        min_value=int(p.low) if p.low is not None else None,
+                        max_value=int(p.high) if p.high is not None else None))
+                else:
+                    params[p.name] = float(st.number_input(
+                        label, value=float(p.default), help=p.help, key=key, format="%g",
+                        min_value=float(p.low) if p.low is not None else None,
+                        max_value=float(p.high) if p.high is not None else None,
+                        step=float(p.default) / 10 if p.default else 0.01))
+    return params
+
+
+def _training_data(dataset, spec) -> dict:
+    st.subheader("Training data")
+    chronological = dataset.is_series or spec.input_kind == "windows"
+    if dataset.y is not None and not spec.supervised:
+        note = "Only rows labelled normal in the training part are used to fit the model."
+        if spec.input_kind == "windows":
+            note = "Window methods need a contiguous series: the whole training range is used."
+        st.caption(f":material/info: {note}")
+    elif dataset.y is None:
+        st.caption(":material/info: No labels: the model is fitted on every training row, assumed mostly normal.")
+    if not chronological:
+        c1, c2 = st.columns(2)
+        test_size = c1.slider("Test part", 0.05, 0.5, 0.2, 0.05, key="train_test_size", format="%.2f",
+                              help="Share of rows held out (randomly) to measure the model. S1 uses 0.2.")
+        seed = c2.number_input("Split seed", 0, 2**31 - 1, 21, key="train_seed",
+                               help="Same seed, same split: results are reproducible.")
+        return {"test_size": float(test_size), "seed": int(seed), "split": "random"}
+    modes = ["fraction", "range"] if dataset.is_series else ["fraction"]
+    picked = state.get(state.TRAIN_RANGE)
+    if picked is not None and st.session_state.get("train_mode_pending"):
+        st.session_state["train_mode"] = "range"
+        st.session_state.pop("train_mode_pending")
+    mode = st.radio("Train on", modes, horizontal=True, key="train_mode",
+                    format_func={"fraction": "the first part of the series", "range": "a time range"}.get)
+    if mode == "fraction":
+        percent = st.slider("Training part (% of the series, from its start)", 10, 90, 60, 5, key="train_fraction",
+                            help="The model learns from the beginning of the series and is tested on the rest.")
+        return {"train_fraction": percent / 100.0, "split": "chronological"}
+    low, high = dataset.time.iloc[0].to_pydatetime(), dataset.time.iloc[-1].to_pydatetime()
+    default = (low, low + (high - low) * 0.5)
+    if picked is not None:
+        default = (max(low, pd.Timestamp(picked[0]).to_pydatetime()), min(high, pd.Timestamp(picked[1]).to_pydatetime()))
+        st.caption(":material/check: Range taken from your selection on the Results page.")
+    if st.session_state.get("train_range_value") is None or picked is not None:
+        st.session_state["train_range_value"] = default
+        st.session_state.pop(state.TRAIN_RANGE, None)
+    start, end = st.slider("Normal training range", min_value=low, max_value=high, key="train_range_value",
+                           format="YYYY-MM-DD HH:mm")
+    return {"train_range": (pd.Timestamp(start), pd.Timestamp(end)), "split": "chronological"}
+
+
+def _threshold(dataset):
+    with st.expander("Threshold", expanded=False):
+        choices = [k for k in THRESHOLD_CHOICES if k != "best_f1" or dataset.y is not None]
+        name = st.selectbox("How to choose it", choices, format_func=THRESHOLD_CHOICES.get, key="train_threshold",
+                            help="You can move the threshold freely on the Results page afterwards.")
+        if name == "mean_std":
+            return {"strategy": "mean_std", "k": st.number_input("k", 0.0, 50.0, 3.0, 0.5, key="train_thr_k")}
+        if name == "percentile":
+            return {"strategy": "percentile", "q": st.number_input("Percentile", 50.0, 100.0, 99.0, 0.5, key="train_thr_q")}
+        if name == "contamination":
+            return {"strategy": "contamination",
+                    "fraction": st.number_input("Expected share of anomalies", 0.001, 0.5, 0.05, 0.01, key="train_thr_c")}
+        if name == "best_f1":
+            st.caption("A quarter of the training part is held out to choose it.")
+            return "best_f1"
+    return None
+
+
+def _device(spec) -> None:
+    if not spec.heavy_framework:
+        return
+    key = "ad_device_text"
+    if key not in st.session_state:
+        with st.spinner("Loading PyTorch to find the compute device…"):
+            try:
+                from core.device import describe_device
+
+                st.session_state[key] = describe_device("auto")
+            except Exception:
+                st.session_state[key] = "cpu"
+    framework = "TensorFlow (loads on first use)" if spec.heavy_framework == "tensorflow" else "PyTorch"
+    st.caption(f":material/memory: Device: **{st.session_state[key]}** · {framework}")
+
+
+# ------------------------------------------------------------------------------------------------
+def _follow(job: TrainingJob) -> None:
+    """Show a running job's progress until it ends, then store its result."""
+    settings = st.session_state.get("ad_job_settings", {})
+    st.subheader(f"Training {settings.get('label', job.method)}")
+    if job.running:
+        if st.button("Cancel", icon=":material/stop:", key="train_cancel"):
+            job.cancel()
+        bar = st.progress(0.0, text="Starting…")
+        chart = st.empty()
+        shown = -1
+        while job.running:
+            _draw_progress(job, bar, chart, shown)
+            shown = len(job.progress)
+            time.sleep(0.2)
+        _draw_progress(job, bar, chart, -1)
+    st.session_state.pop(state.JOB, None)
+    if job.cancelled:
+        state.notice("Training was cancelled. Change the settings and start again when ready.", "warning")
+    elif job.error:
+        state.notice(job.error, "error")
+    elif job.result is not None:
+        table = state.table()
+        state.put(state.RUN, state.Run(job.result, job.dataset, settings, table.name if table else "data"))
+        state.notice(f"Trained {settings.get('label', job.method)} in {seconds(job.result.fit_seconds)}.")
+        try:
+            go("results")
+        except StreamlitAPIException:  # the page runs outside the router (tests)
+            pass
+    st.rerun()
+
+
+def _draw_progress(job, bar, chart, shown) -> None:
+    progress = list(job.progress)
+    if progress:
+        epoch, total, train_loss, val_loss = progress[-1]
+        text = f"Epoch {epoch}/{total}"
+        if train_loss is not None:
+            text += f" · training loss {train_loss:.4g}"
+        if val_loss is not None:
+            text += f" · validation loss {val_loss:.4g}"
+        bar.progress(min(1.0, epoch / max(1, total)), text=text + f" · {job.elapsed:.0f} s")
+        if len(progress) != shown:
+            history = {"train_loss": [p[2] for p in progress if p[2] is not None],
+                       "val_loss": [p[3] for p in progress if p[3] is not None]}
+            chart.plotly_chart(charts.loss_curves(history), width="stretch", key=f"live_loss_{len(progress)}")
+    else:
+        bar.progress(0.0, text=f"Training… {job.elapsed:.0f} s")

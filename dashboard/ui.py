@@ -1,0 +1,137 @@
+"""Shared UI pieces: friendly error display, cached parsing, navigation links, number formatting."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.data import read_table
+from core.errors import BundleError, CoreError
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES_DIR = ROOT / "pages"
+DATA_DIR = ROOT / "data"
+log = logging.getLogger("dashboard")
+
+
+class Outcome:
+    """What :func:`friendly_errors` saw: ``failed`` is true when an error was shown."""
+
+    failed = False
+
+
+class friendly_errors:
+    """Context manager: show errors as a short message, never a traceback.
+
+    Errors raised on purpose by :mod:`core` carry a message written for people and are shown as
+    they are; anything else is logged with its traceback on the server and shown as a short,
+    generic message naming the step that failed.
+    """
+
+    def __init__(self, doing: str, container=None):
+        self.doing = doing
+        self.container = container if container is not None else st
+        self.outcome = Outcome()
+
+    def __enter__(self) -> Outcome:
+        return self.outcome
+
+    def __exit__(self, kind, error, tb) -> bool:
+        if error is None or not isinstance(error, Exception):
+            return False  # no error, or Streamlit's own control flow (rerun / stop): let it pass
+        self.outcome.failed = True
+        show_error(error, self.doing, self.container)
+        return True
+
+
+def show_error(error: Exception, doing: str, container=None) -> None:
+    container = container if container is not None else st
+    if isinstance(error, (CoreError, BundleError)):
+        container.error(str(error), icon=":material/error:")
+        return
+    log.exception("Unexpected error while %s", doing)
+    detail = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+    container.error(f"Something went wrong while {doing}: {detail}. "
+                    "Check the file and the settings, then try again.", icon=":material/error:")
+
+
+# ------------------------------------------------------------------------------------------------
+# Parsing, cached by content (bytes) or by path + size + modification time
+# ------------------------------------------------------------------------------------------------
+def digest_bytes(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+@st.cache_data(show_spinner="Reading the file…", max_entries=6)
+def parse_bytes(data: bytes, filename: str) -> pd.DataFrame:
+    """Parse an uploaded file; cached on its content so re-runs do not parse it again."""
+    return read_table(data, filename=filename)
+
+
+@st.cache_data(show_spinner="Reading the file…", max_entries=6)
+def _parse_path(path: str, size: int, mtime: float) -> pd.DataFrame:
+    return read_table(path)
+
+
+def parse_path(path: str) -> tuple[pd.DataFrame, str]:
+    """Parse a local file; the cache key includes size and modification time so edits are seen."""
+    clean = os.path.expanduser(path.strip().strip('"').strip("'"))
+    if not clean:
+        raise CoreErrorMessage("Type the path of a CSV or Parquet file on this machine.")
+    p = Path(clean)
+    if not p.exists():
+        raise CoreErrorMessage(f"File not found: '{clean}'. Check the path (it is read on the server).")
+    if p.is_dir():
+        raise CoreErrorMessage(f"'{clean}' is a folder; give the path of a CSV or Parquet file in it.")
+    stat = p.stat()
+    frame = _parse_path(str(p.resolve()), stat.st_size, stat.st_mtime)
+    return frame, hashlib.sha1(f"{p.resolve()}|{stat.st_size}|{stat.st_mtime}".encode()).hexdigest()
+
+
+class CoreErrorMessage(CoreError):
+    """A user-facing message raised by the dashboard itself."""
+
+
+def sample_files() -> list[Path]:
+    return sorted(DATA_DIR.glob("*.csv")) + sorted(DATA_DIR.glob("*.parquet"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Navigation
+# ------------------------------------------------------------------------------------------------
+def page_path(name: str) -> str:
+    return str(PAGES_DIR / f"{name}.py")
+
+
+def link(name: str, label: str, icon: str | None = None) -> None:
+    """A link to another page (``name`` = file name in pages/ without .py)."""
+    try:
+        st.page_link(page_path(name), label=label, icon=icon)
+    except Exception:  # outside the router (a page run on its own in tests): plain text instead
+        st.markdown(f"**{label}**")
+
+
+def go(name: str) -> None:
+    st.switch_page(page_path(name))
+
+
+# ------------------------------------------------------------------------------------------------
+# Formatting
+# ------------------------------------------------------------------------------------------------
+def fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"

@@ -1,0 +1,5 @@
+"""Train page: method, parameters, training data, live progress."""
+
+from dashboard.train_view import render
+
+render()

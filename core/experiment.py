@@ -44,6 +44,8 @@ class ExperimentResult:
     history: dict[str, list[float]]
     split: str
     notes: list[str] = field(default_factory=list)
+    #: point-wise, event-wise, point-adjusted and VUS-PR metrics for a labelled series (see core.metrics_ts)
+    series_metrics: dict[str, Any] | None = None
 
     @property
     def test_scores(self) -> np.ndarray:
@@ -72,6 +74,8 @@ class ExperimentResult:
             "score_seconds": round(self.score_seconds, 4),
             "device": self.device,
             "split": self.split,
+            **({f"series_{k}": v for k, v in self.series_metrics.items() if k != "point_adjusted_warning"}
+               if self.series_metrics else {}),
         }
 
 
@@ -184,15 +188,19 @@ def run_experiment(dataset: Dataset, method: str, params: dict | None = None, *,
         chosen = strategy.fit(scores[validation], y[validation])
         pipeline.set_threshold(chosen.threshold_, chosen.describe())
 
-    metrics = None
+    metrics = series = None
     if y is not None:
         metrics = classification_metrics(y[test], scores[test], pipeline.threshold_)
+        if (dataset.is_series or spec.input_kind == "windows") and y[test].any():
+            from .metrics_ts import timeseries_metrics
+
+            series = timeseries_metrics(y[test], scores[test], pipeline.threshold_)
     return ExperimentResult(
         pipeline=pipeline, method=method, params=dict(params or {}), scores=scores, train_mask=train | validation,
         test_mask=test, fit_mask=fit_mask, y=y, threshold=pipeline.threshold_,
         threshold_description=pipeline.threshold_description_, metrics=metrics, fit_seconds=fit_seconds,
         score_seconds=score_seconds, device=pipeline.device_, history=pipeline.history_, split=split_used,
-        notes=notes,
+        notes=notes, series_metrics=series,
     )
 
 

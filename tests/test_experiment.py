@@ -76,3 +76,17 @@ def test_chronological_split_for_series():
 def test_bad_test_size(test_size):
     with pytest.raises(DataError):
         run_experiment(_dataset(), "zscore", test_size=test_size, split="random")
+
+
+def test_labelled_series_gets_series_metrics():
+    rng = np.random.default_rng(0)
+    values = np.sin(np.arange(400) / 6.0) + 0.05 * rng.normal(size=400)
+    label = np.zeros(400, dtype=int)
+    label[[250, 300, 301, 350]] = 1
+    values[label == 1] += 3
+    frame = pd.DataFrame({"t": pd.date_range("2024-01-01", periods=400, freq="min"), "v": values, "y": label})
+    result = run_experiment(prepare(frame, Roles(time="t", label="y", normal_value=0)), "rolling_median")
+    assert result.series_metrics["n_true_events"] == 3
+    assert result.series_metrics["event_recall"] == 1.0
+    assert 0 < result.series_metrics["vus_pr"] <= 1
+    assert "series_vus_pr" in result.summary()

@@ -85,7 +85,8 @@ def test_labelled_series_gets_series_metrics():
     label[[250, 300, 301, 350]] = 1
     values[label == 1] += 3
     frame = pd.DataFrame({"t": pd.date_range("2024-01-01", periods=400, freq="min"), "v": values, "y": label})
-    result = run_experiment(prepare(frame, Roles(time="t", label="y", normal_value=0)), "rolling_median")
+    result = run_experiment(prepare(frame, Roles(time="t", label="y", normal_value=0)), "rolling_median",
+                            train_fraction=0.5)
     assert result.series_metrics["n_true_events"] == 3
     assert result.series_metrics["event_recall"] == 1.0
     assert 0 < result.series_metrics["vus_pr"] <= 1

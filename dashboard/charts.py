@@ -160,28 +160,66 @@ def reconstruction(x: np.ndarray, recon: np.ndarray, feature_names: Sequence[str
     return _layout(fig, title, height=340)
 
 
+def _comparable(mean: np.ndarray, std: np.ndarray) -> bool:
+    """True when the features share a scale, so original units can go on one axis."""
+    low, high = mean - 2 * std, mean + 2 * std
+    widest = float(np.max(high - low)) if high.size else 0.0
+    span = float(np.max(high) - np.min(low)) if high.size else 0.0
+    return widest > 0 and span <= 5 * widest
+
+
 def profile(x: np.ndarray, mean: np.ndarray, std: np.ndarray, feature_names: Sequence[str],
             title: str = "") -> go.Figure:
-    """A row against the normal profile: mean ± 2 std band of the normal training rows."""
+    """A row (or a stretch of a series) against the normal profile: mean ± 2 std of the normal training rows.
+
+    Features on different scales are shown in standard deviations from the normal mean, so that one
+    axis fits them all; few features are drawn as points with the band as error bars.
+    """
     names = list(feature_names)
-    upper, lower = np.asarray(mean) + 2 * np.asarray(std), np.asarray(mean) - 2 * np.asarray(std)
+    x, mean, std = (np.asarray(a, dtype=float) for a in (x, mean, std))
+    unit = "value"
+    if not _comparable(mean, std):
+        safe = np.where(std > 0, std, 1.0)
+        x, mean, std = (x - mean) / safe, np.zeros_like(mean), np.ones_like(std)
+        unit = "standard deviations from the normal mean"
+    upper, lower = mean + 2 * std, mean - 2 * std
+    outside = (x > upper) | (x < lower)
     fig = go.Figure()
-    if len(names) == 1:  # a band needs at least two x positions; use error bars instead
+    if len(names) < 12:
         fig.add_trace(go.Scatter(x=names, y=mean, mode="markers", name="normal mean ± 2 std",
-                                 error_y=dict(type="data", array=2 * np.asarray(std)), marker=dict(color=MUTED, size=10)))
-        fig.add_trace(go.Scatter(x=names, y=x, mode="markers", name="this row", marker=dict(color=ANOMALY, size=12)))
-        return _layout(fig, title, height=320)
-    fig.add_trace(go.Scatter(x=names, y=upper, mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=names, y=lower, mode="lines", line=dict(width=0), fill="tonexty",
-                             fillcolor="rgba(156,163,175,0.3)", name="normal mean ± 2 std"))
-    fig.add_trace(go.Scatter(x=names, y=mean, mode="lines", name="normal mean", line=dict(color=MUTED, dash="dot")))
-    outside = (np.asarray(x) > upper) | (np.asarray(x) < lower)
-    fig.add_trace(go.Scatter(x=names, y=x, mode="lines+markers" if len(names) <= 40 else "lines", name="this row",
-                             line=dict(color=NORMAL, width=2)))
+                                 error_y=dict(type="data", array=2 * std, color=MUTED, thickness=8, width=0),
+                                 marker=dict(color=MUTED, size=9)))
+        fig.add_trace(go.Scatter(x=names, y=x, mode="markers", name="this row",
+                                 marker=dict(color=np.where(outside, ANOMALY, NORMAL), size=13, symbol="diamond")))
+    else:
+        fig.add_trace(go.Scatter(x=names, y=upper, mode="lines", line=dict(width=0), showlegend=False,
+                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=names, y=lower, mode="lines", line=dict(width=0), fill="tonexty",
+                                 fillcolor="rgba(156,163,175,0.3)", name="normal mean ± 2 std"))
+        fig.add_trace(go.Scatter(x=names, y=mean, mode="lines", name="normal mean", line=dict(color=MUTED, dash="dot")))
+        fig.add_trace(go.Scatter(x=names, y=x, mode="lines", name="this row", line=dict(color=NORMAL, width=2)))
+        if outside.any():
+            where = np.flatnonzero(outside)
+            fig.add_trace(go.Scatter(x=[names[i] for i in where], y=x[where], mode="markers",
+                                     name="outside the band", marker=dict(color=ANOMALY, size=7)))
+    fig.update_yaxes(title_text=unit)
+    return _layout(fig, title, height=340)
+
+
+def band_over_time(x, values: np.ndarray, mean: float, std: float, name: str, title: str = "") -> go.Figure:
+    """A stretch of one feature over time against its normal range (mean ± 2 std)."""
+    x = np.asarray(x)
+    values = np.asarray(values, dtype=float)
+    fig = go.Figure()
+    fig.add_hrect(y0=mean - 2 * std, y1=mean + 2 * std, fillcolor=MUTED, opacity=0.2, line_width=0)
+    fig.add_hline(y=mean, line=dict(color=MUTED, dash="dot"))
+    fig.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=name, line=dict(color=NORMAL, width=1.5),
+                             marker=dict(size=4)))
+    outside = np.abs(values - mean) > 2 * std
     if outside.any():
-        where = np.flatnonzero(outside)
-        fig.add_trace(go.Scatter(x=[names[i] for i in where], y=np.asarray(x)[where], mode="markers",
-                                 name="outside the band", marker=dict(color=ANOMALY, size=8)))
+        fig.add_trace(go.Scatter(x=x[outside], y=values[outside], mode="markers", name="outside mean ± 2 std",
+                                 marker=dict(color=ANOMALY, size=8)))
+    fig.update_yaxes(title_text=name)
     return _layout(fig, title, height=340)
 
 
@@ -306,7 +344,7 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
                        *, label_spans: tuple[np.ndarray, np.ndarray] | None = None,
                        event_spans: tuple[np.ndarray, np.ndarray] | None = None,
                        train_span: tuple | None = None, zoom: tuple | None = None,
-                       max_features: int = 4, height: int = 560) -> go.Figure:
+                       max_features: int = 4, height: int | None = None) -> go.Figure:
     """The series on top (flagged points in orange), the score below on a shared time axis.
 
     Labelled anomaly windows are shaded red, detected events orange, the training range grey.
@@ -320,44 +358,44 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
     flags = scores > threshold
     shown = list(range(min(values.shape[1], max_features)))
     index = decimate(np.column_stack([values[:, shown], scores]), flags)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.05, row_heights=[0.62, 0.38])
+    n_panels = len(shown) + 1
+    fig = make_subplots(rows=n_panels, cols=1, shared_xaxes=True, vertical_spacing=0.03,
+                        row_heights=[0.62 / len(shown)] * len(shown) + [0.38])
     palette = [NORMAL, "#10b981", "#8b5cf6", "#0ea5e9"]
     xi = x[index]
     where = np.flatnonzero(flags[index])
     for k in shown:
         fig.add_trace(go.Scattergl(x=xi, y=values[index, k], mode="lines", name=str(feature_names[k]),
-                                   line=dict(width=1, color=palette[k % len(palette)])), row=1, col=1)
+                                   line=dict(width=1, color=palette[k % len(palette)])), row=k + 1, col=1)
+        fig.update_yaxes(title_text=str(feature_names[k]), row=k + 1, col=1)
         if where.size:
             fig.add_trace(go.Scattergl(x=xi[where], y=values[index[where], k], mode="markers", name="flagged",
                                        legendgroup="flagged", showlegend=k == 0,
-                                       marker=dict(color=FLAGGED, size=6, line=dict(width=0))), row=1, col=1)
+                                       marker=dict(color=FLAGGED, size=6, line=dict(width=0))), row=k + 1, col=1)
     fig.add_trace(go.Scattergl(x=xi, y=scores[index], mode="lines", name="score", line=dict(width=1, color="#374151")),
-                  row=2, col=1)
+                  row=n_panels, col=1)
     if where.size:
         fig.add_trace(go.Scattergl(x=xi[where], y=scores[index[where]], mode="markers", showlegend=False,
-                                   legendgroup="flagged", marker=dict(color=FLAGGED, size=5)), row=2, col=1)
-    fig.add_hline(y=threshold, line=dict(color=THRESHOLD, width=1.5, dash="dash"), row=2, col=1,
+                                   legendgroup="flagged", marker=dict(color=FLAGGED, size=5)), row=n_panels, col=1)
+    fig.add_hline(y=threshold, line=dict(color=THRESHOLD, width=1.5, dash="dash"), row=n_panels, col=1,
                   annotation_text=f"threshold {threshold:.4g}", annotation_position="top left")
     shapes = []
     n = x.size
+    yrefs = ["y domain"] + [f"y{i} domain" for i in range(2, n_panels + 1)]
 
-    def _rect(a, b, colour, opacity, layer="below"):
-        x0, x1 = x[max(0, a)], x[min(n - 1, b)]
-        for yref in ("y domain", "y2 domain"):
+    def _rect(x0, x1, colour, opacity):
+        for yref in yrefs:
             shapes.append(dict(type="rect", xref="x", yref=yref, x0=x0, x1=x1, y0=0, y1=1, fillcolor=colour,
-                               opacity=opacity, line=dict(width=0), layer=layer))
+                               opacity=opacity, line=dict(width=0), layer="below"))
 
     if train_span is not None:
-        x0, x1 = train_span
-        for yref in ("y domain", "y2 domain"):
-            shapes.append(dict(type="rect", xref="x", yref=yref, x0=x0, x1=x1, y0=0, y1=1, fillcolor=MUTED,
-                               opacity=0.12, line=dict(width=0), layer="below"))
+        _rect(train_span[0], train_span[1], MUTED, 0.12)
     if label_spans is not None:
         for a, b in _spans(*label_spans):
-            _rect(a, b, ANOMALY, 0.15)
+            _rect(x[max(0, a)], x[min(n - 1, b)], ANOMALY, 0.15)
     if event_spans is not None:
         for a, b in _spans(*event_spans):
-            _rect(a, b, FLAGGED, 0.18)
+            _rect(x[max(0, a)], x[min(n - 1, b)], FLAGGED, 0.18)
     fig.update_layout(shapes=shapes)
     # legend entries for the shaded areas
     for name, colour in (("labelled anomaly", ANOMALY), ("detected event", FLAGGED), ("training range", MUTED)):
@@ -366,9 +404,8 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
            (name == "training range" and train_span is not None):
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
                                      marker=dict(color=colour, size=12, symbol="square", opacity=0.5)), row=1, col=1)
-    fig.update_yaxes(title_text="score", row=2, col=1)
-    fig.update_yaxes(title_text="value", row=1, col=1)
+    fig.update_yaxes(title_text="score", row=n_panels, col=1)
     if zoom is not None:
         fig.update_xaxes(range=list(zoom))
     fig.update_layout(dragmode="zoom")
-    return _layout(fig, None, height=height)
+    return _layout(fig, None, height=height or 220 + 150 * n_panels)

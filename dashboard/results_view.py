@@ -178,8 +178,9 @@ def _cards(metrics: dict, baseline: dict, labelled: bool) -> None:
         column.metric(label, "–" if value is None else f"{value:.3f}", delta,
                       help="Threshold-independent ranking quality." if key in ("roc_auc", "pr_auc") else
                       "At the current threshold; the change is against the trained threshold.")
-    columns[-1].metric("Flagged", f"{metrics['n_flagged']:,}", help=f"of {n:,} test rows",
-                       delta=f"{metrics['tp']:,} true" if metrics["n_flagged"] else None, delta_color="off")
+    columns[-1].metric("Flagged", f"{metrics['n_flagged']:,}",
+                       help=f"Test rows scoring above the threshold, of {n:,}; {metrics['tp']:,} of them are "
+                            "labelled anomalies.")
 
 
 def ctx_rows(metrics: dict) -> int:
@@ -211,7 +212,7 @@ def _series(run: state.Run, ctx: ResultContext, figure, events: pd.DataFrame, th
         st.session_state.pop(keys["event"] + "_zoom", None)
         return
     table = events.sort_values("peak_score", ascending=False).head(500).copy()
-    table["duration"] = table["duration"].astype(str)
+    table["duration"] = [human_duration(d) for d in table["duration"]]
     shown = table[["start", "end", "duration", "length", "peak_score"]].rename(
         columns={"length": "steps", "peak_score": "peak score"})
     selection = st.dataframe(shown, height=220, width="stretch", hide_index=True, on_select="rerun",
@@ -232,6 +233,21 @@ def _series(run: state.Run, ctx: ResultContext, figure, events: pd.DataFrame, th
         st.session_state[keys["event"] + "_zoom"] = zoom
         st.rerun(scope="fragment")
     _explain_window(run, a, b, pad)
+
+
+def human_duration(value) -> str:
+    """'29 min', '3 h 10 min', '2 days 4 h' or '0' (a single step) for a Timedelta; steps for a number."""
+    if not isinstance(value, pd.Timedelta):
+        return f"{int(value)} steps"
+    total = int(value.total_seconds())
+    if total == 0:
+        return "single step"
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min" if minutes else "",
+             f"{secs} s" if secs and not days else ""]
+    return " ".join(p for p in parts if p)
 
 
 def _box_range(chart_state):
@@ -270,8 +286,8 @@ def _explain_window(run: state.Run, a: int, b: int, pad: int) -> None:
                                     title=f"{names[top]}: input vs reconstruction around the event")
     else:
         mean, std = pipeline.normal_profile()
-        fig = charts.profile(X[:, top], np.full(hi - lo, mean[top]), np.full(hi - lo, std[top]), x,
-                             title=f"{names[top]} around the event vs the normal range")
+        fig = charts.band_over_time(x, X[:, top], float(mean[top]), float(std[top]), names[top],
+                                    title=f"{names[top]} around the event vs its normal range")
     fig.add_vrect(x0=x[a - lo], x1=x[b - lo], fillcolor=charts.FLAGGED, opacity=0.15, line_width=0)
     c1.plotly_chart(fig, width="stretch", key="res_event_detail")
     c2.plotly_chart(charts.contributions(contributions.mean(axis=0), names, title="Features driving this event"),
@@ -330,8 +346,8 @@ def _explain_row(run: state.Run, row: int, threshold: float) -> None:
                                         title=f"{names[k]} around row {row}: input vs reconstruction")
         else:
             mean, std = pipeline.normal_profile()
-            fig = charts.profile(X[:, k], np.full(hi - lo, mean[k]), np.full(hi - lo, std[k]), x,
-                                 title=f"{names[k]} around row {row} vs the normal range")
+            fig = charts.band_over_time(x, X[:, k], float(mean[k]), float(std[k]), names[k],
+                                        title=f"{names[k]} around row {row} vs its normal range")
         fig.add_vline(x=x[row - lo], line=dict(color=charts.FLAGGED, width=2))
     else:
         x_row = dataset.X[row:row + 1]

@@ -1,0 +1,125 @@
+"""Data page: loading, inspection, roles, and friendly errors for bad input (AppTest, no browser)."""
+
+import numpy as np
+import pandas as pd
+
+from tests.app_support import ROOT, widget, csv_bytes, errors, labelled_rows, load_sample, no_crash, parquet_bytes, start, upload
+
+
+def _ready(at) -> str:
+    return " ".join(s.value for s in at.success)
+
+
+def test_empty_state_invites_to_load_data():
+    at = start()
+    no_crash(at)
+    assert at.title[0].value == "Data"
+    assert any("No data yet" in i.value for i in at.info)
+
+
+def test_upload_csv_infers_label_and_is_ready():
+    at = upload(start(), "rows.csv", csv_bytes(labelled_rows()))
+    no_crash(at)
+    assert not errors(at)
+    assert "400 rows × 2 features" in _ready(at)
+    assert "40 labelled anomalies" in _ready(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows"] == "400" and metrics["Columns"] == "3"
+    assert widget(at, "selectbox", "role_label_").value == "label"
+
+
+def test_upload_parquet():
+    at = upload(start(), "rows.parquet", parquet_bytes(labelled_rows()), "application/octet-stream")
+    no_crash(at)
+    assert "400 rows" in _ready(at)
+
+
+def test_sample_time_series_is_sorted_and_labelled():
+    at = load_sample(start(), "sensor.csv")
+    no_crash(at)
+    assert "time series" in _ready(at)
+    assert "4,320 rows × 2 features" in _ready(at)
+
+
+def test_binary_garbage_gives_a_friendly_error():
+    at = upload(start(), "broken.csv", b"\x00\x01\x02\x03garbage\x00" * 50)
+    no_crash(at)
+    assert errors(at), "a bad file must produce an error message"
+    assert "binary" in errors(at)[0] or "CSV" in errors(at)[0]
+    assert not at.success
+
+
+def test_empty_file_gives_a_friendly_error():
+    at = upload(start(), "empty.csv", b"")
+    no_crash(at)
+    assert any("empty" in e for e in errors(at))
+
+
+def test_no_numeric_columns_is_explained():
+    frame = pd.DataFrame({"name": ["a", "b", "c", "d"], "colour": ["red", "blue", "red", "green"]})
+    at = upload(start(), "text.csv", csv_bytes(frame))
+    no_crash(at)
+    messages = " ".join(w.value for w in at.warning) + " ".join(errors(at))
+    assert "numeric" in messages
+    assert not at.success
+
+
+def test_non_numeric_feature_is_refused_with_the_column_named():
+    frame = labelled_rows(50)
+    frame["a"] = frame["a"].astype(str)
+    frame.loc[3, "a"] = "n/a?"
+    at = upload(start(), "mixed.csv", csv_bytes(frame))
+    widget(at, "multiselect", "role_features_").set_value(["a", "b"]).run()
+    no_crash(at)
+    assert any("'a'" in e and "not numeric" in e for e in errors(at))
+
+
+def test_missing_label_values_are_dropped_or_explained():
+    frame = labelled_rows(60).astype({"label": "float"})
+    frame.loc[[1, 2], "label"] = np.nan
+    at = upload(start(), "gaps.csv", csv_bytes(frame))
+    no_crash(at)
+    assert "58 rows" in _ready(at)  # the drop option is offered and on by default
+    widget(at, "checkbox", "opt_missing_").uncheck().run()
+    assert any("empty values" in e for e in errors(at))
+
+
+def test_normal_value_that_does_not_occur_is_explained():
+    frame = pd.DataFrame({"x": np.arange(120, dtype=float) % 7, "y": np.arange(120, dtype=float),
+                          "code": np.arange(120) % 60})
+    at = upload(start(), "codes.csv", csv_bytes(frame))
+    widget(at, "selectbox", "role_label_").set_value("code").run()
+    widget(at, "text_input", "role_normal_txt_").input("999").run()
+    no_crash(at)
+    assert any("999" in e and "does not occur" in e for e in errors(at))
+
+
+def test_constant_column_can_be_dropped():
+    frame = labelled_rows(80)
+    frame["flat"] = 1.0
+    at = upload(start(), "flat.csv", csv_bytes(frame))
+    no_crash(at)
+    assert "2 features" in _ready(at)
+    widget(at, "checkbox", "opt_constant_").uncheck().run()
+    assert any("Constant" in e for e in errors(at))
+
+
+def test_path_input_reads_headerless_ecg_layout(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = np.column_stack([rng.normal(size=(30, 6)).round(3), np.r_[np.ones(20), np.full(10, 2.0)]])
+    path = tmp_path / "ecg_like.csv"
+    np.savetxt(path, rows, delimiter=",", fmt="%.3f")
+    at = start()
+    at.text_input(key="data_path").input(str(path)).run()
+    at.button(key="data_path_load").click().run()
+    no_crash(at)
+    assert "30 rows × 6 features" in _ready(at)
+    assert "10 labelled anomalies" in _ready(at)
+
+
+def test_missing_path_is_a_friendly_error():
+    at = start()
+    at.text_input(key="data_path").input(str(ROOT / "no" / "such.csv")).run()
+    at.button(key="data_path_load").click().run()
+    no_crash(at)
+    assert any("not found" in e for e in errors(at))

@@ -1,0 +1,123 @@
+"""Dense (fully connected) autoencoder in PyTorch: S1's network, scored per row.
+
+Rows arrive min-max scaled. The decoder ends in a sigmoid, so it reconstructs values in [0, 1];
+test rows outside the training range cannot be reached and get a large error, which is what an
+anomaly score should do there. Inputs are never clipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ..errors import DataError
+from .base import check_features
+from .torch_training import EVAL_BATCH_SIZE, TorchAutoencoderBase, _split_rows, cpu_threads, reconstruct_batches
+
+
+def parse_hidden(hidden) -> tuple[int, ...]:
+    """``"32,16,8"`` (or a sequence of ints) -> ``(32, 16, 8)``: the encoder's layer sizes."""
+    try:
+        sizes = tuple(int(v) for v in (hidden.split(",") if isinstance(hidden, str) else hidden))
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"Layer sizes must be whole numbers separated by commas, got {hidden!r}.") from exc
+    if not sizes or min(sizes) < 1:
+        raise DataError(f"Layer sizes must be positive, got {hidden!r}.")
+    return sizes
+
+
+class DenseAutoencoder(nn.Module):
+    """Encoder ``n -> hidden[0] -> ... -> hidden[-1]`` (ReLU), mirrored decoder, sigmoid output."""
+
+    def __init__(self, n_features: int, hidden: tuple[int, ...]):
+        super().__init__()
+        sizes = (n_features, *hidden)
+        encoder = []
+        for size_in, size_out in zip(sizes[:-1], sizes[1:]):
+            encoder += [nn.Linear(size_in, size_out), nn.ReLU()]
+        decoder = []
+        back = sizes[::-1]
+        for size_in, size_out in zip(back[:-2], back[1:-1]):
+            decoder += [nn.Linear(size_in, size_out), nn.ReLU()]
+        decoder += [nn.Linear(back[-2], n_features), nn.Sigmoid()]
+        self.encoder = nn.Sequential(*encoder)
+        self.decoder = nn.Sequential(*decoder)
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+class DenseAutoencoderDetector(TorchAutoencoderBase):
+    """Dense autoencoder; score = mean absolute reconstruction error of the row (S1).
+
+    Parameters
+    ----------
+    hidden : str, default "32,16,8"
+        Encoder layer sizes; the decoder mirrors them (S1: 32-16-8 / 16-32-n).
+    epochs : int, default 20
+    batch_size : int, default 512
+    learning_rate : float, default 1e-3
+        Adam's learning rate.
+    patience : int, default 0
+        Early stopping on the validation loss (0 = train all epochs and keep the last weights).
+    validation_fraction : float, default 0.1
+        Share of the training rows (drawn at random with ``random_state``) held out for the
+        validation curve and early stopping.
+    random_state : int, default 0
+    device : {"auto", "cpu", "cuda", "mps"}, default "auto"
+    threshold : see :class:`~core.detectors.base.BaseDetector`; the default is S1's rule, mean + 1
+        std of the training errors.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+    device_ : str
+        The device the model runs on.
+    history_ : dict
+        ``train_loss`` and ``val_loss`` per epoch (mean absolute error).
+    """
+
+    input_kind = "rows"
+    default_threshold = "mean_std:k=1"
+
+    def __init__(self, hidden: str = "32,16,8", epochs: int = 20, batch_size: int = 512,
+                 learning_rate: float = 1e-3, patience: int = 0, validation_fraction: float = 0.1,
+                 random_state: int = 0, device: str = "auto", threshold=None):
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.device = device
+        self.threshold = threshold
+
+    def _build_model(self, n_features: int) -> nn.Module:
+        return DenseAutoencoder(n_features, parse_hidden(self.hidden))
+
+    def _fit(self, X, y, *, progress, should_stop):
+        fraction = self._check_validation_fraction()
+        self.model_ = self._new_model(X.shape[1])
+        rows = torch.as_tensor(X, dtype=torch.float32, device=self.device_)
+        train_index, val_index = _split_rows(X.shape[0], fraction, int(self.random_state))
+        self._train(lambda index: rows[index], train_index, val_index, F.l1_loss, progress, should_stop)
+
+    def _reconstruct(self, X):
+        rows = torch.as_tensor(X, dtype=torch.float32, device=self.device_)
+        with cpu_threads(self.device_, self.model_):
+            output = reconstruct_batches(self.model_, lambda index: rows[index], X.shape[0], self.device_,
+                                         EVAL_BATCH_SIZE)
+        return output.astype(np.float64)
+
+    def _score(self, X):
+        return np.abs(X - self._reconstruct(X)).mean(axis=1)
+
+    def feature_scores(self, X):
+        """Absolute reconstruction error of every feature of every row, shape ``(n, d)``."""
+        check_is_fitted(self, "threshold_")
+        X = check_features(X, n_features=self.n_features_in_)
+        return np.abs(X - self._reconstruct(X))

@@ -1,0 +1,265 @@
+"""Sequence autoencoders on sliding windows (PyTorch): an LSTM autoencoder (S2) and a 1-D CNN.
+
+Both take the time-ordered series ``(n_steps, n_features)``, train on its windows and score every
+time step by its own reconstruction error, averaged over the windows that cover it
+(:func:`core.windows.fold_window_errors`). Scoring windows and comparing them with point labels
+(S2's evaluation) cannot separate point anomalies: a 50-step window around a 5% spike rate almost
+always holds one, so here a step's score is the error at that step only.
+
+Windows are never copied out of the series for training: the series stays in one tensor on the
+device, and a batch is gathered from it by start index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ..errors import DataError
+from ..windows import fold_window_errors, sliding_windows, window_starts
+from .base import check_features
+from .torch_training import TorchAutoencoderBase, cpu_threads, reconstruct_batches
+
+#: Windows per forward pass when scoring (large: no gradients are kept).
+SCORE_BATCH_WINDOWS = 1024
+
+
+class LSTMAutoencoder(nn.Module):
+    """S2's network: the encoder's last output -> linear -> latent; the latent, repeated over the
+    window, is decoded by an LSTM and mapped back to the features by a linear layer."""
+
+    def __init__(self, n_features: int, hidden_size: int, latent_size: int, num_layers: int, dropout: float):
+        super().__init__()
+        dropout = dropout if num_layers > 1 else 0.0  # torch applies it between stacked layers only
+        self.encoder = nn.LSTM(n_features, hidden_size, num_layers, batch_first=True, dropout=dropout)
+        self.to_latent = nn.Linear(hidden_size, latent_size)
+        self.decoder = nn.LSTM(latent_size, hidden_size, num_layers, batch_first=True, dropout=dropout)
+        self.to_output = nn.Linear(hidden_size, n_features)
+
+    def forward(self, windows):  # (batch, window, features)
+        encoded, _ = self.encoder(windows)
+        latent = self.to_latent(encoded[:, -1])
+        repeated = latent.unsqueeze(1).expand(-1, windows.shape[1], -1)
+        decoded, _ = self.decoder(repeated)
+        return self.to_output(decoded)
+
+
+class ConvAutoencoder(nn.Module):
+    """Two stride-2 convolutions, a 1x1 bottleneck, and two transposed convolutions back.
+
+    The bottleneck keeps ``n_features`` channels at a quarter of the window's length, so a window
+    is squeezed to about a quarter of its numbers and the network cannot learn to copy its input.
+    The output is cropped (or edge-padded) to the window length, so odd windows work too.
+    """
+
+    def __init__(self, n_features: int, window: int, channels: int, kernel_size: int):
+        super().__init__()
+        pad = kernel_size // 2
+        wide = 2 * channels
+        self.window = window
+        self.encoder = nn.Sequential(
+            nn.Conv1d(n_features, channels, kernel_size, stride=2, padding=pad), nn.ReLU(),
+            nn.Conv1d(channels, wide, kernel_size, stride=2, padding=pad), nn.ReLU(),
+            nn.Conv1d(wide, n_features, 1),
+        )
+        self.decoder = nn.Sequential(
+            nn.Conv1d(n_features, wide, 1), nn.ReLU(),
+            nn.ConvTranspose1d(wide, channels, kernel_size, stride=2, padding=pad, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose1d(channels, n_features, kernel_size, stride=2, padding=pad, output_padding=1),
+        )
+
+    def forward(self, windows):  # (batch, window, features)
+        decoded = self.decoder(self.encoder(windows.transpose(1, 2)))
+        length = decoded.shape[-1]
+        if length > self.window:
+            decoded = decoded[..., : self.window]
+        elif length < self.window:
+            decoded = F.pad(decoded, (0, self.window - length), mode="replicate")
+        return decoded.transpose(1, 2)
+
+
+class _WindowAutoencoderDetector(TorchAutoencoderBase):
+    """Training on windows, per-step scoring, reconstruction and feature errors."""
+
+    input_kind = "windows"
+    reduce_lr_on_plateau = True
+    default_threshold = "mean_std:k=3"
+    min_train_rows = 1  # the window length decides; see _window_starts for the message
+
+    def _window(self) -> int:
+        window = int(self.window)
+        if window < 2:
+            raise DataError(f"The window must be at least 2 steps, got {self.window}.")
+        return window
+
+    def _window_starts(self, n_steps: int, stride: int = 1) -> np.ndarray:
+        if int(stride) < 1:
+            raise DataError(f"The stride must be at least 1, got {stride}.")
+        return window_starts(n_steps, self._window(), int(stride))  # DataError if the series is too short
+
+    def _window_taker(self, X: np.ndarray, starts: np.ndarray):
+        """``take(i)`` = the windows starting at ``starts[i]``, gathered from the series on the device."""
+        series = torch.as_tensor(X, dtype=torch.float32, device=self.device_)
+        starts_t = torch.as_tensor(starts, dtype=torch.int64, device=self.device_)
+        offsets = torch.arange(self._window(), device=self.device_)
+        return lambda index: series[starts_t[index].unsqueeze(1) + offsets]
+
+    def _chronological_split(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Validation = the last windows; training = the windows that end before those begin."""
+        positions = np.arange(starts.size)
+        n_val = int(round(self._check_validation_fraction() * starts.size))
+        if n_val < 1:
+            return positions, positions[:0]
+        first_val_start = starts[-n_val]
+        train = positions[starts + self._window() <= first_val_start]
+        if train.size == 0:  # too short to hold both apart: train on everything, no validation
+            return positions, positions[:0]
+        return train, positions[-n_val:]
+
+    def _fit(self, X, y, *, progress, should_stop):
+        starts = self._window_starts(X.shape[0], int(self.stride))
+        self.model_ = self._new_model(X.shape[1])
+        train, val = self._chronological_split(starts)
+        self._train(self._window_taker(X, starts), train, val, F.mse_loss, progress, should_stop)
+
+    def _windows_and_reconstructions(self, X: np.ndarray):
+        starts = self._window_starts(X.shape[0], 1)
+        with cpu_threads(self.device_, self.model_):
+            rebuilt = reconstruct_batches(self.model_, self._window_taker(X, starts), starts.size,
+                                          self.device_, SCORE_BATCH_WINDOWS)
+        windows, _ = sliding_windows(X, self._window(), 1)  # a view: no copy of the series
+        return windows, rebuilt, starts
+
+    def _step_errors(self, X: np.ndarray) -> np.ndarray:
+        """Squared error of every step and feature, averaged over the windows covering the step."""
+        windows, rebuilt, starts = self._windows_and_reconstructions(X)
+        return fold_window_errors((windows - rebuilt) ** 2, starts, X.shape[0])
+
+    def _score(self, X):
+        return self._step_errors(X).mean(axis=1)
+
+    def _reconstruct(self, X):
+        _, rebuilt, starts = self._windows_and_reconstructions(X)
+        return fold_window_errors(rebuilt, starts, X.shape[0])  # mean over the windows covering a step
+
+    def feature_scores(self, X):
+        """Squared reconstruction error per time step and feature, shape ``(n_steps, n_features)``."""
+        check_is_fitted(self, "threshold_")
+        X = check_features(X, n_features=self.n_features_in_)
+        return self._step_errors(X)
+
+
+_TRAINING_DOC = """epochs : int
+        Maximum passes over the training windows.
+    batch_size : int
+        Windows per gradient step.
+    learning_rate : float
+        Adam's starting learning rate; halved when the validation loss stalls (ReduceLROnPlateau).
+    patience : int
+        Stop after this many epochs without validation improvement and restore the best weights
+        (0 = train all epochs, keep the last weights).
+    validation_fraction : float, default 0.1
+        Share of the windows held out for validation, taken from the end of the series; training
+        windows stop before the first validation window begins, so the two never overlap.
+    random_state : int, default 0
+    device : {"auto", "cpu", "cuda", "mps"}, default "auto"
+    threshold : see :class:`~core.detectors.base.BaseDetector`; the default is mean + 3 std of the
+        training steps' errors.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+    device_ : str
+        The device the model runs on.
+    history_ : dict
+        ``train_loss`` and ``val_loss`` (mean squared error) per epoch.
+"""
+
+
+class LSTMAutoencoderDetector(_WindowAutoencoderDetector):
+    """LSTM autoencoder on sliding windows (S2's model); each time step is scored by its own error.
+
+    Parameters
+    ----------
+    window : int, default 50
+        Window length in time steps; the series must be at least this long.
+    stride : int, default 1
+        Step between training windows (scoring always uses every window).
+    hidden_size : int, default 64
+    latent_size : int, default 32
+    num_layers : int, default 2
+    dropout : float, default 0.2
+        Dropout between stacked LSTM layers.
+    """
+
+    def __init__(self, window: int = 50, stride: int = 1, hidden_size: int = 64, latent_size: int = 32,
+                 num_layers: int = 2, dropout: float = 0.2, epochs: int = 50, batch_size: int = 32,
+                 learning_rate: float = 1e-3, patience: int = 5, validation_fraction: float = 0.1,
+                 random_state: int = 0, device: str = "auto", threshold=None):
+        self.window = window
+        self.stride = stride
+        self.hidden_size = hidden_size
+        self.latent_size = latent_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.device = device
+        self.threshold = threshold
+
+    def _build_model(self, n_features: int) -> nn.Module:
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise DataError(f"dropout must be in [0, 1), got {self.dropout}.")
+        for name in ("hidden_size", "latent_size", "num_layers"):
+            if int(getattr(self, name)) < 1:
+                raise DataError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        return LSTMAutoencoder(n_features, int(self.hidden_size), int(self.latent_size),
+                               int(self.num_layers), float(self.dropout))
+
+
+class ConvAutoencoderDetector(_WindowAutoencoderDetector):
+    """1-D convolutional autoencoder on sliding windows; each time step is scored by its own error.
+
+    Faster than the LSTM (no step-by-step recurrence) and as good on local shape anomalies.
+
+    Parameters
+    ----------
+    window : int, default 50
+    stride : int, default 1
+    channels : int, default 32
+        Filters of the first convolution (the second has twice as many).
+    kernel_size : int, default 7
+    """
+
+    def __init__(self, window: int = 50, stride: int = 1, channels: int = 32, kernel_size: int = 7,
+                 epochs: int = 50, batch_size: int = 64, learning_rate: float = 1e-3, patience: int = 5,
+                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto", threshold=None):
+        self.window = window
+        self.stride = stride
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.device = device
+        self.threshold = threshold
+
+    def _build_model(self, n_features: int) -> nn.Module:
+        if int(self.channels) < 1 or int(self.kernel_size) < 1:
+            raise DataError("channels and kernel_size must be at least 1.")
+        return ConvAutoencoder(n_features, self._window(), int(self.channels), int(self.kernel_size))
+
+
+# The training parameters are the same for both models; document them once.
+LSTMAutoencoderDetector.__doc__ += _TRAINING_DOC
+ConvAutoencoderDetector.__doc__ += _TRAINING_DOC

@@ -1,0 +1,308 @@
+"""The training loop shared by the PyTorch detectors (imported only when a torch method is used).
+
+One short loop for every model: the data stays in one tensor on the device and each batch is an
+index into it (no ``DataLoader``, no per-sample Python calls, no collation), the optimiser is Adam
+(the fused kernel where the device has one), mixed precision is used only on CUDA, and each epoch
+ends with a validation pass, a progress report, early stopping and a cancellation check.
+
+Models are trained as autoencoders: the target of every batch is the batch itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..device import resolve_device
+from ..errors import DataError, TrainingCancelled
+from .base import BaseDetector
+
+#: Rows (or windows) per forward pass when scoring or validating: large, since no gradients are kept.
+EVAL_BATCH_SIZE = 2048
+#: How many batches run between two ``should_stop`` checks inside an epoch.
+STOP_CHECK_EVERY = 16
+#: Below this many multiply-adds per sample and step, a second CPU thread costs more than it saves.
+SMALL_MODEL_WORK = 2_000_000
+
+
+@dataclass
+class TrainSettings:
+    """What the loop needs to know besides the model and the data."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    patience: int
+    seed: int
+    device: str
+    reduce_lr_on_plateau: bool = False
+
+    def check(self) -> None:
+        if self.epochs < 1:
+            raise DataError(f"epochs must be at least 1, got {self.epochs}.")
+        if self.batch_size < 1:
+            raise DataError(f"batch_size must be at least 1, got {self.batch_size}.")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise DataError(f"learning_rate must be a positive number, got {self.learning_rate}.")
+        if self.patience < 0:
+            raise DataError(f"patience must be 0 (never stop early) or more, got {self.patience}.")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (weights, dropout) and numpy's global generator, so a fit is repeatable."""
+    torch.manual_seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+
+
+@contextlib.contextmanager
+def cpu_threads(device: str, model: nn.Module | None = None):
+    """Use one CPU thread for small models, restoring the caller's setting afterwards.
+
+    The per-step matrix products of a small network (a 64-unit LSTM on a batch of 32) are too small
+    to split between cores: a second thread mostly waits on the first, and on a shared machine it
+    waits on other processes too. Large models keep torch's default.
+    """
+    previous = torch.get_num_threads()
+    small = model is not None and _work_per_sample(model) < SMALL_MODEL_WORK
+    if device == "cpu" and small and previous > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+def _work_per_sample(model: nn.Module) -> int:
+    """Rough multiply-adds per sample: the parameter count (times the sequence length for RNNs)."""
+    return sum(p.numel() for p in model.parameters()) * int(getattr(model, "steps_per_sample", 1))
+
+
+def model_state(model: nn.Module, prefix: str = "weights.") -> dict[str, np.ndarray]:
+    """The model's ``state_dict`` as numpy arrays under ``prefix + name`` (bundles hold no pickles)."""
+    return {prefix + name: tensor.detach().cpu().numpy().copy() for name, tensor in model.state_dict().items()}
+
+
+def load_model_state(model: nn.Module, state: dict[str, Any], prefix: str = "weights.") -> nn.Module:
+    """Load arrays saved by :func:`model_state` into ``model`` (built with the same shapes)."""
+    expected = model.state_dict()
+    tensors = {}
+    for name, current in expected.items():
+        if prefix + name not in state:
+            raise DataError(f"The saved model lacks the weights '{name}'; it was made by another model version.")
+        array = np.asarray(state[prefix + name])
+        if tuple(array.shape) != tuple(current.shape):
+            raise DataError(f"The saved weights '{name}' have shape {array.shape}, the model expects "
+                            f"{tuple(current.shape)}; the parameters do not match the saved model.")
+        tensors[name] = torch.from_numpy(array).to(dtype=current.dtype)
+    model.load_state_dict(tensors)
+    return model
+
+
+def _make_optimizer(model: nn.Module, learning_rate: float, device: str) -> torch.optim.Optimizer:
+    # The fused kernel updates every parameter in one call instead of a few small ops each.
+    fused = device in ("cpu", "cuda")
+    return torch.optim.Adam(model.parameters(), lr=learning_rate, fused=fused)
+
+
+def _amp(device: str):
+    """(autocast context, GradScaler or None): bf16 where the GPU has it, fp16 + scaling otherwise."""
+    if device != "cuda":
+        return contextlib.nullcontext(), None
+    if torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16), None
+    return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
+
+
+def train_autoencoder(
+    model: nn.Module,
+    take: Callable[[torch.Tensor], torch.Tensor],
+    train_index: torch.Tensor,
+    val_index: torch.Tensor | None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    settings: TrainSettings,
+    *,
+    progress=None,
+    should_stop=None,
+) -> dict[str, list[float]]:
+    """Train ``model`` to reproduce its input; return ``{"train_loss": [...], "val_loss": [...]}``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Already on ``settings.device``.
+    take : callable
+        ``take(indices)`` returns the batch of samples at ``indices`` (a tensor on the device).
+    train_index, val_index : LongTensor
+        Sample indices for training and validation (``val_index`` may be ``None`` or empty).
+    loss_fn : callable
+        ``loss_fn(reconstruction, batch)``, a mean over the batch.
+    settings : TrainSettings
+    progress : callable, optional
+        ``progress(epoch, n_epochs, train_loss, val_loss)`` after every epoch (epochs count from 1).
+    should_stop : callable, optional
+        Checked before every epoch and every few batches; ``True`` raises :class:`TrainingCancelled`.
+
+    Notes
+    -----
+    Early stopping watches the validation loss (the training loss when there is no validation
+    part). With ``patience > 0`` training stops after that many epochs without improvement and the
+    best weights are restored; with ``patience == 0`` all epochs run and the last weights are kept
+    (S1's and S2's behaviour).
+    """
+    settings.check()
+    device = settings.device
+    has_val = val_index is not None and val_index.numel() > 0
+    optimizer = _make_optimizer(model, settings.learning_rate, device)
+    scheduler = None
+    if settings.reduce_lr_on_plateau:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, settings.patience // 2) if settings.patience else 3)
+    autocast, scaler = _amp(device)
+    # Shuffling uses its own generator, so the order does not depend on what else used torch's RNG.
+    generator = torch.Generator(device="cpu").manual_seed(int(settings.seed))
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
+    best_loss, best_weights, stale_epochs = math.inf, None, 0
+    n_train = int(train_index.numel())
+
+    def check_stop():
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("Training was cancelled.")
+
+    for epoch in range(1, settings.epochs + 1):
+        check_stop()
+        model.train()
+        order = train_index[torch.randperm(n_train, generator=generator).to(train_index.device)]
+        loss_sum = torch.zeros((), device=device)
+        for number, start in enumerate(range(0, n_train, settings.batch_size)):
+            if number and number % STOP_CHECK_EVERY == 0:
+                check_stop()
+            batch = take(order[start:start + settings.batch_size])
+            with autocast:
+                loss = loss_fn(model(batch), batch)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            loss_sum += loss.detach().float() * batch.shape[0]  # no host sync inside the epoch
+        train_loss = float(loss_sum) / max(n_train, 1)
+        if not math.isfinite(train_loss):
+            raise DataError("Training diverged (the loss became NaN or infinite); lower the learning rate.")
+        val_loss = evaluate_loss(model, take, val_index, loss_fn, device) if has_val else None
+        history["train_loss"].append(train_loss)
+        if val_loss is not None:
+            history["val_loss"].append(val_loss)
+        if progress is not None:
+            progress(epoch, settings.epochs, train_loss, val_loss)
+
+        watched = val_loss if val_loss is not None else train_loss
+        if scheduler is not None:
+            scheduler.step(watched)
+        if watched < best_loss - 1e-12:
+            best_loss, stale_epochs = watched, 0
+            if settings.patience > 0:
+                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale_epochs += 1
+            if settings.patience > 0 and stale_epochs >= settings.patience:
+                break
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+    model.eval()
+    return history
+
+
+def evaluate_loss(model, take, index, loss_fn, device: str) -> float:
+    """Mean of ``loss_fn`` over the samples at ``index``, without gradients."""
+    model.eval()
+    total, count = 0.0, 0
+    with torch.inference_mode(), _amp(device)[0]:
+        for start in range(0, int(index.numel()), EVAL_BATCH_SIZE):
+            batch = take(index[start:start + EVAL_BATCH_SIZE])
+            total += float(loss_fn(model(batch), batch)) * batch.shape[0]
+            count += batch.shape[0]
+    return total / max(count, 1)
+
+
+def reconstruct_batches(model, take, n_samples: int, device: str,
+                        batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+    """The model's output for samples ``0 .. n_samples - 1``, as one float32 numpy array.
+
+    Scoring runs in float32 even on CUDA, so scores do not depend on the autocast precision.
+    """
+    model.eval()
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, n_samples, batch_size):
+            index = torch.arange(start, min(start + batch_size, n_samples), device=device)
+            outputs.append(model(take(index)).float().cpu().numpy())
+    return np.concatenate(outputs, axis=0)
+
+
+def _split_rows(n_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random (seeded) train / validation row indices; no validation when too few rows."""
+    order = np.random.default_rng(seed).permutation(n_rows)
+    n_val = int(round(fraction * n_rows))
+    if n_val < 1 or n_rows - n_val < 1:
+        return np.sort(order), order[:0]
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+class TorchAutoencoderBase(BaseDetector):
+    """What the PyTorch detectors share: device choice, seeding, the training call and weight state.
+
+    Subclasses implement ``_build_model(n_features)`` and set ``self.model_`` in ``_fit`` through
+    :meth:`_train`. After fitting, ``device_`` names the device in use ("cpu", "cuda" or "mps").
+    """
+
+    family = "deep"
+    is_reconstruction = True
+    #: the LSTM and convolutional models learn a shrinking learning rate when the loss stalls
+    reduce_lr_on_plateau = False
+
+    def _build_model(self, n_features: int) -> nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _check_validation_fraction(self) -> float:
+        fraction = float(self.validation_fraction)
+        if not 0.0 <= fraction < 1.0:
+            raise DataError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}.")
+        return fraction
+
+    def _settings(self) -> TrainSettings:
+        return TrainSettings(epochs=int(self.epochs), batch_size=int(self.batch_size),
+                             learning_rate=float(self.learning_rate), patience=int(self.patience),
+                             seed=int(self.random_state), device=self.device_,
+                             reduce_lr_on_plateau=self.reduce_lr_on_plateau)
+
+    def _new_model(self, n_features: int) -> nn.Module:
+        """A freshly initialised model on ``device_`` (seeded, so the same seed gives the same fit)."""
+        self.device_ = resolve_device(self.device)
+        seed_everything(int(self.random_state))
+        return self._build_model(n_features).to(self.device_)
+
+    def _train(self, take, train_index: np.ndarray, val_index: np.ndarray, loss_fn, progress, should_stop):
+        device = self.device_
+        as_index = lambda rows: torch.as_tensor(np.asarray(rows, dtype=np.int64), device=device)  # noqa: E731
+        with cpu_threads(device, self.model_):
+            self.history_ = train_autoencoder(
+                self.model_, take, as_index(train_index), as_index(val_index), loss_fn, self._settings(),
+                progress=progress, should_stop=should_stop)
+
+    def _get_model_state(self) -> dict[str, Any]:
+        return model_state(self.model_)
+
+    def _set_model_state(self, state: dict[str, Any]) -> None:
+        self.device_ = resolve_device(self.device)
+        model = self._build_model(int(self.n_features_in_))
+        self.model_ = load_model_state(model, state).to(self.device_).eval()

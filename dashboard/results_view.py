@@ -276,8 +276,7 @@ def _explain_window(run: state.Run, a: int, b: int, pad: int) -> None:
         lo, hi = max(0, a - max(pad, window)), min(dataset.n_rows, b + max(pad, window) + 1)
     X = dataset.X[lo:hi]
     c1, c2 = st.columns([3, 2])
-    contributions = pipeline.feature_contributions(dataset.X[a:b + 1]) if spec.input_kind == "rows" else \
-        pipeline.feature_contributions(X)[a - lo:b - lo + 1]
+    contributions = pipeline.feature_contributions(X)[a - lo:b - lo + 1]
     top = int(np.argmax(contributions.mean(axis=0)))
     x = run.dataset.time.iloc[lo:hi].to_numpy() if dataset.is_series else np.arange(lo, hi)
     if spec.reconstruction:
@@ -350,7 +349,8 @@ def _explain_row(run: state.Run, row: int, threshold: float) -> None:
                                         title=f"{names[k]} around row {row} vs its normal range")
         fig.add_vline(x=x[row - lo], line=dict(color=charts.FLAGGED, width=2))
     else:
-        x_row = dataset.X[row:row + 1]
+        # two copies of the row: some detectors refuse a single row, and rows are scored independently
+        x_row = np.repeat(dataset.X[row:row + 1], 2, axis=0)
         contrib = pipeline.feature_contributions(x_row)[0]
         if spec.reconstruction:
             fig = charts.reconstruction(x_row[0], pipeline.reconstruct(x_row)[0], names,

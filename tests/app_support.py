@@ -58,7 +58,8 @@ def train(at: AppTest, family: str = "statistical", method: str = "zscore") -> A
         if at.title and at.title[0].value == "Results":
             break
         at.run()
-    return at
+    # the app switched pages itself; tell AppTest, which reruns the page it was last asked for
+    return at.switch_page(PAGE["results"]).run()
 
 
 def errors(at: AppTest) -> list[str]:

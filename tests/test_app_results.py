@@ -1,0 +1,95 @@
+"""Results page: metrics, the live threshold, strategies, series view, explanations."""
+
+import numpy as np
+import pandas as pd
+
+from tests.app_support import csv_bytes, errors, labelled_rows, load_sample, no_crash, start, train, upload, widget
+
+
+def _metrics(at) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def _trained(method=("statistical", "zscore"), frame=None):
+    at = upload(start(), "rows.csv", csv_bytes(labelled_rows() if frame is None else frame))
+    return train(at, *method)
+
+
+def test_without_a_model_points_to_training():
+    at = start("results")
+    no_crash(at)
+    assert any("Nothing trained" in i.value for i in at.info)
+
+
+def test_moving_the_threshold_updates_metrics_and_marks_it_manual():
+    at = _trained()
+    no_crash(at)
+    before = _metrics(at)
+    slider = widget(at, "slider", "thr_slider_")
+    low = slider.min
+    slider.set_value(low).run()
+    no_crash(at)
+    after = _metrics(at)
+    assert after["Flagged"] != before["Flagged"]
+    assert float(after["Recall"]) == 1.0
+    assert widget(at, "selectbox", "thr_strategy_").value == "manual"
+    assert abs(widget(at, "number_input", "thr_number_").value - low) < 1e-9
+
+
+def test_strategies_set_the_threshold():
+    at = _trained()
+    widget(at, "selectbox", "thr_strategy_").set_value("contamination").run()
+    widget(at, "number_input", "thr_param_").set_value(0.25).run()
+    no_crash(at)
+    flagged = int(_metrics(at)["Flagged"].replace(",", ""))
+    assert 15 <= flagged <= 25  # a quarter of the 80 test rows
+    widget(at, "selectbox", "thr_strategy_").set_value("best_f1").run()
+    no_crash(at)
+    assert float(_metrics(at)["F1"]) > 0.9
+
+
+def test_exact_value_moves_the_slider():
+    at = _trained()
+    widget(at, "number_input", "thr_number_").set_value(1e9).run()
+    no_crash(at)
+    assert _metrics(at)["Flagged"] == "0"
+    slider = widget(at, "slider", "thr_slider_")
+    assert slider.value == slider.max
+
+
+def test_reconstruction_method_explains_rows():
+    at = _trained(("classical", "pca"))
+    no_crash(at)
+    assert not errors(at)
+    titles = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("input vs reconstruction" in spec for spec in titles)
+    assert any("Features driving the score" in spec for spec in titles)
+
+
+def test_other_methods_explain_rows_against_the_normal_profile():
+    at = _trained()
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("vs the normal profile" in spec for spec in specs)
+    at.number_input(key=[w.key for w in at.number_input if w.key.startswith("res_row_")][0]).set_value(5).run()
+    no_crash(at)
+    assert any("Row **5**" in m.value for m in at.markdown)
+
+
+def test_unlabelled_data_shows_flags_without_metrics():
+    frame = labelled_rows().drop(columns="label")
+    at = upload(start(), "rows.csv", csv_bytes(frame))
+    at = train(at)
+    no_crash(at)
+    assert any("No label column" in i.value for i in at.info)
+    assert "Flagged test rows" in _metrics(at)
+
+
+def test_time_series_leads_with_the_series_and_events():
+    at = load_sample(start(), "sensor.csv")
+    at = train(at, "classical", "knn")
+    no_crash(at)
+    assert not errors(at)
+    assert any(h.value == "Over time" for h in at.subheader)
+    assert any("Events" in m.value for m in at.markdown)
+    events = [d for d in at.dataframe if d.key and d.key.startswith("thr_events_")]
+    assert events and len(events[0].value) > 0

@@ -1,0 +1,155 @@
+"""Chart builders and the threshold maths behind the Results page (pure functions, no Streamlit)."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from core.errors import DataError
+from core.metrics import classification_metrics
+from dashboard import charts
+from dashboard.compute import (ScoreView, decimate, histogram, minmax_indices, strategy_threshold, thin_curve)
+from dashboard.results_view import human_duration
+
+
+@pytest.fixture
+def scored():
+    rng = np.random.default_rng(0)
+    y = (rng.uniform(size=2000) < 0.1).astype(int)
+    scores = rng.normal(size=2000) + 3 * y
+    return scores, y
+
+
+def test_score_view_matches_core_metrics_at_any_threshold(scored):
+    scores, y = scored
+    view = ScoreView.build(scores, y)
+    for threshold in (-10, -0.5, 0.0, 1.3, 2.5, float(scores.max()), 10):
+        fast, reference = view.at(threshold), classification_metrics(y, scores, threshold)
+        for key in ("tp", "fp", "tn", "fn", "precision", "recall", "f1", "accuracy", "n_flagged"):
+            assert fast[key] == pytest.approx(reference[key]), key
+        assert fast["roc_auc"] == pytest.approx(reference["roc_auc"])
+
+
+def test_score_view_without_labels_counts_flags(scored):
+    scores, _ = scored
+    view = ScoreView.build(scores)
+    assert view.at(0.0) == {"n_flagged": int((scores > 0).sum()), "n": scores.size, "threshold": 0.0}
+    low, high, step = view.slider_range()
+    assert low <= scores.min() and high >= scores.max() and 0 < step <= (high - low) / 100
+
+
+def test_score_view_refuses_invalid_scores():
+    with pytest.raises(DataError):
+        ScoreView.build(np.array([1.0, np.nan]))
+    with pytest.raises(DataError):
+        ScoreView.build(np.array([]))
+
+
+def test_minmax_decimation_keeps_extremes_and_bounds_size():
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=1_000_000)
+    values[123_457] = 50.0
+    values[876_543] = -50.0
+    index = minmax_indices(values, 4000)
+    assert index.size <= 4100
+    assert 123_457 in index and 876_543 in index and 0 in index and values.size - 1 in index
+    assert np.all(np.diff(index) > 0)
+
+
+def test_decimation_never_drops_flagged_points():
+    values = np.sin(np.linspace(0, 100, 200_000))
+    flags = np.zeros(values.size, bool)
+    flags[np.arange(5, 200_000, 1001)] = True
+    index = decimate(values, flags, 2000)
+    assert np.isin(np.flatnonzero(flags), index).all()
+
+
+def test_short_series_is_not_decimated():
+    assert np.array_equal(minmax_indices(np.arange(10.0), 4000), np.arange(10))
+    x, y = thin_curve(np.arange(50.0), np.arange(50.0), 20)
+    assert x.size <= 20 and x[0] == 0 and x[-1] == 49
+
+
+def test_histogram_counts_every_row_per_class(scored):
+    scores, y = scored
+    hist = histogram(scores, y)
+    assert hist.normal.sum() == (y == 0).sum() and hist.anomaly.sum() == y.sum()
+
+
+def test_strategies(scored):
+    scores, y = scored
+    train = scores[y == 0][:500]
+    common = dict(train_scores=train, test_scores=scores, train_labelled_scores=scores, train_labels=y, trained=1.5)
+    assert strategy_threshold("trained", None, **common) == 1.5
+    assert strategy_threshold("mean_std", 3.0, **common) == pytest.approx(train.mean() + 3 * train.std())
+    assert strategy_threshold("percentile", 90.0, **common) == pytest.approx(np.percentile(train, 90))
+    flagged = (scores > strategy_threshold("contamination", 0.1, **common)).mean()
+    assert flagged == pytest.approx(0.1, abs=0.002)
+    best = strategy_threshold("best_f1", None, **common)
+    assert classification_metrics(y, scores, best)["f1"] >= classification_metrics(y, scores, 1.5)["f1"]
+    with pytest.raises(DataError):
+        strategy_threshold("best_f1", None, **{**common, "train_labels": None})
+
+
+def test_figures_are_built_with_webgl_for_long_inputs(scored):
+    scores, y = scored
+    long_scores = np.tile(scores, 50)
+    fig = charts.score_scatter(long_scores, np.tile(y, 50), 2.0)
+    assert all(isinstance(t, go.Scattergl) for t in fig.data)
+    assert sum(len(t.x) for t in fig.data) < 20_000
+    assert any(shape.type == "line" for shape in fig.layout.shapes)
+
+
+def test_confusion_matrix_shows_counts():
+    fig = charts.confusion_matrix(50, 3, 2, 10)
+    text = np.array(fig.data[0].text)
+    assert "<b>50</b>" in text[0][0] and "<b>10</b>" in text[1][1]
+
+
+def test_roc_and_pr_mark_the_operating_point():
+    fig = charts.roc_curve(np.array([0, 0.5, 1]), np.array([0, 0.8, 1]), 0.8, (0.1, 0.7))
+    assert list(fig.data[-1].x) == [0.1]
+    fig = charts.pr_curve(np.array([0, 0.5, 1]), np.array([1, 0.8, 0.3]), 0.7, (0.5, 0.8), 0.1)
+    assert list(fig.data[-1].y) == [0.8]
+
+
+def test_reconstruction_shades_the_error():
+    fig = charts.reconstruction(np.arange(5.0), np.arange(5.0) + 1, list("abcde"))
+    assert fig.data[1].fill == "tonexty"
+
+
+def test_profile_switches_to_standard_units_for_mixed_scales():
+    same = charts.profile(np.array([1.0, 2.0]), np.array([1.0, 1.5]), np.array([0.5, 0.5]), ["a", "b"])
+    mixed = charts.profile(np.array([20.0, 1013.0]), np.array([21.0, 1013.0]), np.array([2.0, 1.0]), ["t", "p"])
+    assert same.layout.yaxis.title.text == "value"
+    assert mixed.layout.yaxis.title.text.startswith("standard deviations")
+    assert list(mixed.data[1].y) == pytest.approx([-0.5, 0.0])
+
+
+def test_contributions_are_sorted_with_the_largest_on_top():
+    fig = charts.contributions(np.array([0.1, 3.0, 1.0]), ["a", "b", "c"])
+    assert list(fig.data[0].y) == ["a", "c", "b"]
+
+
+def test_series_chart_has_one_panel_per_feature_plus_score():
+    n = 5000
+    x = pd.date_range("2024-01-01", periods=n, freq="min").to_numpy()
+    values = np.column_stack([np.sin(np.arange(n) / 50), 1000 + np.cos(np.arange(n) / 50)])
+    scores = np.abs(values[:, 0])
+    fig = charts.series_with_scores(x, values, ["t", "p"], scores, 0.99,
+                                    label_spans=(np.array([10]), np.array([20])),
+                                    event_spans=(np.array([100]), np.array([110])), train_span=(x[0], x[1000]))
+    assert {"y", "y2", "y3"} <= {t.yaxis for t in fig.data}
+    assert len(fig.layout.shapes) >= 9  # train, label and event shading on all three panels
+
+
+def test_empty_inputs_give_messages_not_errors():
+    assert charts.distributions(pd.DataFrame({"a": [1, 2]}), []).layout.annotations
+    assert charts.loss_curves({}).layout.annotations
+
+
+def test_human_duration():
+    assert human_duration(pd.Timedelta(minutes=29)) == "29 min"
+    assert human_duration(pd.Timedelta(0)) == "single step"
+    assert human_duration(pd.Timedelta(days=2, hours=3)) == "2 d 3 h"
+    assert human_duration(7) == "7 steps"

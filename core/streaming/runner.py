@@ -1,0 +1,364 @@
+"""The stream loop: read micro-batches from a source, score them, write results to sinks.
+
+Output records (dicts):
+
+- ``{"type": "score", "seq", "time", "arrived", "score", "flag", "threshold", "status", "values"}``
+  for every readable record; ``status`` is ``"ok"`` or ``"warmup"`` (a window model's first steps,
+  ``score`` and ``flag`` None);
+- ``{"type": "error", "seq", "arrived", "error", "raw"}`` for a malformed record;
+- ``{"type": "event", "start_seq", "end_seq", "start_time", "end_time", "length", "peak_score"}``
+  when a run of consecutive flagged records ends.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections import deque
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+
+from ..errors import CoreError, DataError
+from ..pipeline import DetectionPipeline
+from .records import RecordParser
+from .scorer import StreamScorer
+from .sinks import CallbackSink, CSVSink, KafkaSink, MQTTSink, QueueSink, Sink, StdoutSink
+from .sources import FolderSource, IterableSource, KafkaSource, MQTTSource, ReplaySource, Source
+
+
+class StreamStats:
+    """Thread-safe counters of a running stream."""
+
+    def __init__(self, rate_window: float = 5.0):
+        self._lock = threading.Lock()
+        self.rate_window = rate_window
+        self.started = time.time()
+        self.finished: float | None = None
+        self.records = self.scored = self.anomalies = self.malformed = self.warmup = self.events = 0
+        self.batches = 0
+        self.error: str | None = None
+        self._recent = deque()  # (time, records) of recent batches, for records/s
+        self._latencies = deque(maxlen=5000)  # seconds from arrival to written
+
+    def add_batch(self, *, records, scored, anomalies, malformed, warmup, events, latencies):
+        now = time.time()
+        with self._lock:
+            self.records += records
+            self.scored += scored
+            self.anomalies += anomalies
+            self.malformed += malformed
+            self.warmup += warmup
+            self.events += events
+            self.batches += 1
+            self._recent.append((now, records))
+            self._latencies.extend(latencies)
+
+    def snapshot(self) -> dict:
+        """Counters and rates now: records, scored, anomalies, malformed, warmup, events, batches,
+        records_per_s (last few seconds), mean_records_per_s, latency_ms_p50/p95, elapsed_s, running, error."""
+        now = time.time()
+        with self._lock:
+            while self._recent and self._recent[0][0] < now - self.rate_window:
+                self._recent.popleft()
+            end = self.finished or now
+            elapsed = max(end - self.started, 1e-9)
+            recent_span = min(self.rate_window, elapsed)
+            latencies = np.asarray(self._latencies, dtype=float)
+            return {
+                "records": self.records, "scored": self.scored, "anomalies": self.anomalies,
+                "malformed": self.malformed, "warmup": self.warmup, "events": self.events,
+                "batches": self.batches,
+                "records_per_s": (sum(n for _, n in self._recent) / recent_span) if self.finished is None
+                else self.records / elapsed,
+                "mean_records_per_s": self.records / elapsed,
+                "latency_ms_p50": float(np.percentile(latencies, 50) * 1000) if latencies.size else None,
+                "latency_ms_p95": float(np.percentile(latencies, 95) * 1000) if latencies.size else None,
+                "elapsed_s": elapsed, "running": self.finished is None, "error": self.error,
+            }
+
+
+def _plain(value):
+    """JSON-friendly scalars (numpy numbers, timestamps) for the output records."""
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (int, float, str, bool)):
+        return value
+    return str(value)
+
+
+class StreamRunner:
+    """Scores a stream with a trained pipeline.
+
+    Parameters
+    ----------
+    pipeline : DetectionPipeline
+    source : Source
+    sinks : Sink or list of Sink
+    time_field : str, optional
+        Record field with the timestamp (copied to the output and used for events).
+    only_anomalies : bool
+        Write only flagged records, errors and events (counters still count everything).
+    max_records : int, optional
+        Stop after this many records (readable or not).
+    timeout : float, optional
+        Stop after this many seconds.
+    csv_columns : list of str, optional
+        Column names of CSV-line messages (see :class:`~core.streaming.records.RecordParser`).
+    """
+
+    def __init__(self, pipeline: DetectionPipeline, source: Source, sinks, *, time_field: str | None = None,
+                 only_anomalies: bool = False, max_records: int | None = None, timeout: float | None = None,
+                 csv_columns=None):
+        self.pipeline = pipeline
+        self.source = source
+        self.sinks: list[Sink] = list(sinks) if isinstance(sinks, (list, tuple)) else [sinks]
+        self.parser = RecordParser(pipeline.feature_names_, time_field=time_field, csv_columns=csv_columns)
+        self.scorer = StreamScorer(pipeline)
+        self.only_anomalies = only_anomalies
+        self.max_records = max_records
+        self.timeout = timeout
+        self.stats = StreamStats()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+        self._run = None  # open run of flagged records: dict or None
+
+    # -- one micro-batch -------------------------------------------------------------------
+    def handle(self, items, arrived) -> None:
+        """Score one micro-batch and write it to the sinks (called by the source)."""
+        if self.max_records is not None:
+            room = self.max_records - self.stats.records
+            if room <= 0:
+                self._stop.set()
+                return
+            if len(items) > room:
+                items = items.iloc[:room] if hasattr(items, "iloc") else items[:room]
+                arrived = arrived[:room] if isinstance(arrived, list) else arrived
+        parsed = self.parser.parse(items)
+        scores = self.scorer.score(parsed.X)
+        arrival = (lambda i: arrived[i]) if isinstance(arrived, list) else (lambda i: arrived)
+        names = self.parser.feature_names
+        output: list[tuple[int, dict]] = []
+        anomalies = warmup = events = 0
+        base = self._seq
+        for row, position in enumerate(parsed.positions):
+            score = scores[row]
+            ready = bool(np.isfinite(score))
+            flag = int(score > self.scorer.threshold) if ready else None
+            record = {"type": "score", "seq": base + position, "time": _plain(parsed.times[row]),
+                      "arrived": arrival(position), "score": float(score) if ready else None, "flag": flag,
+                      "threshold": self.scorer.threshold, "status": "ok" if ready else "warmup",
+                      "values": dict(zip(names, parsed.X[row].tolist()))}
+            warmup += not ready
+            anomalies += bool(flag)
+            closed = self._track_event(record)
+            if closed is not None:
+                output.append((position, closed))
+                events += 1
+            if flag or not self.only_anomalies:
+                output.append((position, record))
+        for error in parsed.errors:
+            output.append((error.position, {"type": "error", "seq": base + error.position,
+                                            "arrived": arrival(error.position), "error": error.reason,
+                                            "raw": error.raw}))
+        output.sort(key=lambda pair: pair[0])
+        self._seq += parsed.size
+        records = [record for _, record in output]
+        for sink in self.sinks:
+            sink.write(records)
+        written = time.time()
+        latencies = [written - arrival(p) for p in parsed.positions[-200:]]
+        self.stats.add_batch(records=parsed.size, scored=len(parsed.positions) - warmup, anomalies=anomalies,
+                             malformed=len(parsed.errors), warmup=warmup, events=events, latencies=latencies)
+        if self.max_records is not None and self.stats.records >= self.max_records:
+            self._stop.set()
+
+    def _track_event(self, record: dict) -> dict | None:
+        """Group consecutive flagged records; return the event that this record closes, if any."""
+        if record["flag"]:
+            if self._run is None:
+                self._run = {"type": "event", "start_seq": record["seq"], "end_seq": record["seq"],
+                             "start_time": record["time"], "end_time": record["time"], "length": 0,
+                             "peak_score": record["score"]}
+            run = self._run
+            run["end_seq"], run["end_time"] = record["seq"], record["time"]
+            run["length"] += 1
+            run["peak_score"] = max(run["peak_score"], record["score"])
+            return None
+        if record["flag"] == 0 and self._run is not None:
+            closed, self._run = self._run, None
+            return closed
+        return None
+
+    # -- running ---------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Run until the source ends, ``stop()``, ``max_records`` or ``timeout``; returns the final counters."""
+        timer = None
+        if self.timeout is not None:
+            timer = threading.Timer(self.timeout, self._stop.set)
+            timer.daemon = True
+            timer.start()
+        try:
+            self.source.open()
+            self.source.run(self.handle, self._stop)
+            if self._run is not None:  # a flagged run still open at the end is an event too
+                closed, self._run = self._run, None
+                for sink in self.sinks:
+                    sink.write([closed])
+                self.stats.events += 1
+        except CoreError as exc:
+            self.stats.error = str(exc)
+            raise
+        except Exception as exc:
+            self.stats.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.stats.finished = time.time()
+            for closer in (self.source.close, *[s.close for s in self.sinks]):
+                try:
+                    closer()
+                except Exception:  # closing must not hide the first error
+                    pass
+        return self.stats.snapshot()
+
+    def start(self) -> "StreamRunner":
+        """Run in a background thread (for the dashboard); errors land in ``stats.error``."""
+
+        def target():
+            try:
+                self.run()
+            except Exception:
+                pass  # recorded in stats.error by run()
+
+        self._thread = threading.Thread(target=target, name="anomaly-stream", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, wait: float | None = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None and wait:
+            self._thread.join(wait)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+
+# -- URLs -------------------------------------------------------------------------------------
+def _host_port_topic(url: str, default_port: int):
+    parsed = urlparse(url)
+    topic = parsed.path.lstrip("/")
+    if not parsed.hostname or not topic:
+        raise DataError(f"Expected {parsed.scheme}://HOST:PORT/TOPIC, got {url!r}.")
+    return parsed.hostname, parsed.port or default_port, topic, {k: v[-1] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+
+
+def _path_and_query(spec: str):
+    body = spec.split(":", 1)[1]
+    path, _, query = body.partition("?")
+    return path, {k: v[-1] for k, v in parse_qs(query).items()}
+
+
+def make_source(url: str, **options) -> Source:
+    """A source from a URL: ``replay:FILE[?rate=N&loop=1]``, ``mqtt://HOST:PORT/TOPIC``,
+    ``kafka://HOST:PORT/TOPIC[?offset=earliest&group=NAME]`` (``group=`` empty: no consumer group), ``folder:DIR[?pattern=*.csv]``, ``stdin``."""
+    url = str(url)
+    if url in ("stdin", "-"):
+        return IterableSource(sys.stdin, batch=int(options.get("batch", 1)))
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "replay":
+        path, query = _path_and_query(url)
+        rate = options.get("rate", query.get("rate"))
+        return ReplaySource(path, rate=float(rate) if rate else None,
+                            loop=str(query.get("loop", options.get("loop", "0"))).lower() in ("1", "true", "yes"))
+    if scheme == "mqtt":
+        host, port, topic, query = _host_port_topic(url, 1883)
+        return MQTTSource(host, port, topic, qos=int(query.get("qos", 0)))
+    if scheme == "kafka":
+        host, port, topic, query = _host_port_topic(url, 9092)
+        return KafkaSource(f"{host}:{port}", topic, group_id=query.get("group", "anomaly-detection") or None,
+                           offset=query.get("offset", options.get("offset", "latest")))
+    if scheme == "folder":
+        path, query = _path_and_query(url)
+        return FolderSource(path.removeprefix("//"), pattern=query.get("pattern", "*.csv"),
+                            master=options.get("master", "local[2]"))
+    raise DataError(f"Unknown stream source {url!r}; use replay:FILE, mqtt://HOST:PORT/TOPIC, "
+                    "kafka://HOST:PORT/TOPIC, folder:DIR or stdin.")
+
+
+def make_sink(url, feature_names) -> Sink:
+    """A sink from a URL: ``stdout``, ``csv:FILE``, ``mqtt://HOST:PORT/TOPIC``, ``kafka://HOST:PORT/TOPIC``;
+    a callable becomes a :class:`CallbackSink` and a :class:`Sink` is used as it is."""
+    if isinstance(url, Sink):
+        return url
+    if callable(url):
+        return CallbackSink(url)
+    url = str(url)
+    if url in ("stdout", "-"):
+        return StdoutSink()
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "csv":
+        return CSVSink(url.split(":", 1)[1], feature_names)
+    if scheme == "mqtt":
+        host, port, topic, query = _host_port_topic(url, 1883)
+        return MQTTSink(host, port, topic, qos=int(query.get("qos", 0)))
+    if scheme == "kafka":
+        host, port, topic, _ = _host_port_topic(url, 9092)
+        return KafkaSink(f"{host}:{port}", topic)
+    raise DataError(f"Unknown stream sink {url!r}; use stdout, csv:FILE, mqtt://HOST:PORT/TOPIC or "
+                    "kafka://HOST:PORT/TOPIC.")
+
+
+def run_stream(model_path, source_url, sink_url="stdout", *, max_records: int | None = None,
+               timeout: float | None = None, time_field: str | None = None, only_anomalies: bool = False,
+               rate: float | None = None, report=True, **source_options) -> dict:
+    """Score a stream with a saved model until it ends, ``max_records`` or ``timeout``.
+
+    Parameters
+    ----------
+    model_path : str, Path or DetectionPipeline
+    source_url : str or Source
+        See :func:`make_source`.
+    sink_url : str, Sink, callable or list of them
+        See :func:`make_sink`.
+    max_records, timeout, time_field, only_anomalies : see :class:`StreamRunner`.
+    rate : float, optional
+        Replay speed in records/s (overrides ``?rate=`` of a replay URL).
+    report : bool or text stream
+        Where the final counters go (one line): ``True`` = stderr, ``False``/``None`` = nowhere.
+
+    Returns
+    -------
+    dict
+        The final counters (see :meth:`StreamStats.snapshot`).
+    """
+    pipeline = model_path if isinstance(model_path, DetectionPipeline) else DetectionPipeline.load(model_path)
+    if rate is not None:
+        source_options["rate"] = rate
+    source = source_url if isinstance(source_url, Source) else make_source(source_url, **source_options)
+    sink_urls = sink_url if isinstance(sink_url, (list, tuple)) else [sink_url]
+    sinks = [make_sink(s, pipeline.feature_names_) for s in sink_urls]
+    runner = StreamRunner(pipeline, source, sinks, time_field=time_field, only_anomalies=only_anomalies,
+                          max_records=max_records, timeout=timeout)
+    try:
+        stats = runner.run()
+    except KeyboardInterrupt:
+        stats = runner.stats.snapshot()
+    if report is True:
+        report = sys.stderr
+    if report:
+        report.write(f"stream: {stats['records']} records, {stats['anomalies']} anomalies, "
+                     f"{stats['malformed']} malformed, {stats['mean_records_per_s']:.0f} records/s\n")
+    return stats
+
+
+__all__ = ["StreamRunner", "StreamStats", "QueueSink", "make_source", "make_sink", "run_stream"]

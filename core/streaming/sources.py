@@ -1,0 +1,362 @@
+"""Where records come from: a CSV replay, an MQTT or Kafka topic, a folder where CSV files land.
+
+A source's ``run(handle, stop)`` calls ``handle(items, arrived)`` once per micro-batch, where
+``items`` is a list of messages (dicts, JSON text, CSV lines, bytes) or a pandas DataFrame and
+``arrived`` the arrival time (``time.time()``) of each item or one time for the whole batch; it
+returns when ``stop`` (a :class:`threading.Event`) is set or the source is exhausted. ``handle``
+finishes scoring and writing a batch before returning, so a source may acknowledge it afterwards.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataError
+
+
+class Source:
+    """Base class of the stream sources."""
+
+    def open(self) -> None:
+        """Connect; raise :class:`DataError` when the source cannot be reached."""
+
+    def run(self, handle, stop: threading.Event) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class ReplaySource(Source):
+    """Replays a table (CSV/Parquet file or DataFrame) at a chosen speed, for demos and tests.
+
+    Parameters
+    ----------
+    data : str, Path or pandas.DataFrame
+    rate : float, optional
+        Records per second; ``None`` or 0 = as fast as possible.
+    loop : bool
+        Start again at the top when the end is reached (until stopped).
+    max_batch : int
+        At most this many rows per micro-batch.
+    tick : float
+        Seconds between micro-batches when pacing.
+    """
+
+    def __init__(self, data, *, rate: float | None = None, loop: bool = False, max_batch: int = 5000,
+                 tick: float = 0.05):
+        if isinstance(data, pd.DataFrame):
+            self.frame = data.reset_index(drop=True)
+        else:
+            from ..data import read_table
+
+            self.frame = read_table(data)
+        if rate is not None and rate < 0:
+            raise DataError(f"The replay rate must be positive, got {rate}.")
+        self.rate = float(rate) if rate else None
+        self.loop = loop
+        self.max_batch = int(max_batch)
+        self.tick = float(tick)
+        self.position = 0  # next row to send, for progress displays
+
+    def run(self, handle, stop):
+        n = len(self.frame)
+        sent_total = 0
+        started = time.perf_counter()
+        while not stop.is_set():
+            if self.position >= n:
+                if not self.loop:
+                    return
+                self.position = 0
+            if self.rate:
+                due = int((time.perf_counter() - started) * self.rate) - sent_total
+                if due <= 0:
+                    stop.wait(self.tick)
+                    continue
+                count = min(due, self.max_batch, n - self.position)
+            else:
+                count = min(self.max_batch, n - self.position)
+            chunk = self.frame.iloc[self.position:self.position + count]
+            self.position += count
+            sent_total += count
+            handle(chunk, time.time())
+
+
+def connect_mqtt(host: str, port: int, *, client_id: str = "", timeout: float = 10.0):
+    """A connected paho-mqtt client with its network loop running (raises DataError if unreachable)."""
+    try:
+        import paho.mqtt.client as mqtt
+    except ImportError as exc:  # pragma: no cover - listed dependency
+        raise DataError("MQTT needs paho-mqtt: `pip install paho-mqtt`.") from exc
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    connected = threading.Event()
+    client.on_connect = lambda c, userdata, flags, reason, props: connected.set()
+    try:
+        client.connect(host, int(port))
+    except OSError as exc:
+        raise DataError(f"Cannot reach the MQTT broker at {host}:{port}: {exc}.") from exc
+    client.loop_start()
+    if not connected.wait(timeout):
+        client.loop_stop()
+        raise DataError(f"The MQTT broker at {host}:{port} did not accept the connection.")
+    return client
+
+
+class _QueuedSource(Source):
+    """Messages pushed by a network thread into a queue; drained in micro-batches."""
+
+    def __init__(self, *, interval: float = 0.1, max_batch: int = 5000):
+        self.interval = float(interval)
+        self.max_batch = int(max_batch)
+        self._queue: queue.Queue = queue.Queue()
+
+    def run(self, handle, stop):
+        while not stop.is_set():
+            try:
+                first = self._queue.get(timeout=self.interval)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            handle([payload for payload, _ in batch], [arrived for _, arrived in batch])
+
+
+class MQTTSource(_QueuedSource):
+    """Subscribes to an MQTT topic (wildcards allowed); each message is one record."""
+
+    def __init__(self, host: str, port: int, topic: str, *, qos: int = 0, client_id: str = "", **options):
+        super().__init__(**options)
+        self.host, self.port, self.topic, self.qos, self.client_id = host, int(port), topic, qos, client_id
+        self.client = None
+
+    def open(self):
+        subscribed = threading.Event()
+        self.client = connect_mqtt(self.host, self.port, client_id=self.client_id)
+        self.client.on_message = lambda c, userdata, message: self._queue.put((message.payload, time.time()))
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        self.client.subscribe(self.topic, qos=self.qos)
+        if not subscribed.wait(10):
+            self.close()
+            raise DataError(f"The MQTT broker did not confirm the subscription to '{self.topic}'.")
+
+    def close(self):
+        if self.client is not None:
+            self.client.loop_stop()
+            self.client.disconnect()
+            self.client = None
+
+
+class KafkaSource(Source):
+    """Consumes a Kafka topic with kafka-python; each message value is one record.
+
+    Parameters
+    ----------
+    bootstrap : str
+        ``host:port`` of a broker.
+    topic : str
+    group_id : str or None
+        Consumer group (offsets are committed after each micro-batch is written). ``None`` reads
+        every partition of the topic directly, without joining a group (starts at once).
+    offset : {"latest", "earliest"}
+        Where a new group starts: only new messages (S0's behaviour) or the whole topic.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, *, group_id: str | None = "anomaly-detection",
+                 offset: str = "latest", interval: float = 0.2, max_batch: int = 5000, **consumer_options):
+        if offset not in ("latest", "earliest"):
+            raise DataError(f"Kafka offset must be 'latest' or 'earliest', got {offset!r}.")
+        self.bootstrap, self.topic, self.group_id, self.offset = bootstrap, topic, group_id, offset
+        self.interval, self.max_batch = float(interval), int(max_batch)
+        self.consumer_options = consumer_options
+        self.consumer = None
+
+    def open(self):
+        try:
+            from kafka import KafkaConsumer, TopicPartition
+            from kafka.errors import KafkaError
+        except ImportError as exc:  # pragma: no cover - listed dependency
+            raise DataError("The Kafka source needs kafka-python: `pip install kafka-python`.") from exc
+        try:
+            if self.group_id:
+                self.consumer = KafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, group_id=self.group_id,
+                                              auto_offset_reset=self.offset, enable_auto_commit=False,
+                                              **self.consumer_options)
+                return
+            # Without a group: read every partition directly (no group join to wait for).
+            self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                          **self.consumer_options)
+            partitions = self.consumer.partitions_for_topic(self.topic)
+        except KafkaError as exc:
+            raise DataError(f"Cannot reach the Kafka broker at {self.bootstrap}: {exc}") from exc
+        if not partitions:
+            self.close()
+            raise DataError(f"The Kafka topic '{self.topic}' does not exist on {self.bootstrap}.")
+        assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self.consumer.assign(assigned)
+        if self.offset == "earliest":
+            self.consumer.seek_to_beginning(*assigned)
+        else:
+            self.consumer.seek_to_end(*assigned)
+            for partition in assigned:  # resolve "end" now, so messages sent from here on are read
+                self.consumer.position(partition)
+
+    def run(self, handle, stop):
+        while not stop.is_set():
+            polled = self.consumer.poll(timeout_ms=int(self.interval * 1000), max_records=self.max_batch)
+            messages = [m for partition in polled.values() for m in partition]
+            if not messages:
+                continue
+            handle([m.value for m in messages], time.time())
+            if self.group_id:
+                self.consumer.commit()
+
+    def close(self):
+        if self.consumer is not None:
+            self.consumer.close()
+            self.consumer = None
+
+
+def _all_numbers(fields) -> bool:
+    try:
+        [float(f) for f in fields]
+        return True
+    except ValueError:
+        return False
+
+
+class FolderSource(Source):
+    """New CSV files landing in a folder, read with Spark Structured Streaming.
+
+    Each micro-batch of new files reaches ``handle`` from inside ``foreachBatch``, so a batch is
+    scored and written before Spark records it as done (with ``checkpoint``, a restarted stream
+    resumes after the last scored file). A file's first line is its header unless it is all
+    numbers; lines are passed on as CSV text, so a broken line is one malformed record.
+
+    Parameters
+    ----------
+    folder : str
+        Folder to watch (local path or any Hadoop URL the session can read).
+    spark : SparkSession, optional
+        Default: a new local session (``master``).
+    pattern : str
+        File name glob inside the folder.
+    trigger_seconds : float
+        How often Spark looks for new files.
+    max_files_per_trigger : int, optional
+    checkpoint : str, optional
+        Checkpoint folder (default: a temporary one, so each run starts from the files present).
+    """
+
+    def __init__(self, folder, *, spark=None, master: str = "local[2]", pattern: str = "*.csv",
+                 trigger_seconds: float = 0.5, max_files_per_trigger: int | None = None,
+                 checkpoint: str | None = None):
+        self.folder = str(folder)
+        if "://" not in self.folder and not Path(self.folder).is_dir():
+            raise DataError(f"The folder '{self.folder}' does not exist.")
+        self.spark, self.master, self.pattern = spark, master, pattern
+        self.trigger_seconds = float(trigger_seconds)
+        self.max_files_per_trigger = max_files_per_trigger
+        self.checkpoint = checkpoint
+        self.query = None
+        self.failure: BaseException | None = None
+
+    def open(self):
+        if self.spark is None:
+            from ..spark.session import get_session
+
+            self.spark = get_session(self.master)
+
+    def _lines(self, batch_frame) -> list[str]:
+        from pyspark.sql import functions as F
+
+        rows = (batch_frame.select("value", F.input_file_name().alias("file"),
+                                   F.monotonically_increasing_id().alias("order"))
+                .orderBy("order").collect())
+        lines, header, current = [], None, None
+        for row in rows:
+            text = row["value"]
+            if row["file"] != current:
+                current = row["file"]
+                fields = text.split(",")
+                if not _all_numbers(fields):
+                    header = fields
+                    continue
+                header = None
+            if not text.strip():
+                continue
+            lines.append({"_header": header, "_line": text})
+        return lines
+
+    def run(self, handle, stop):
+        import tempfile
+
+        checkpoint = self.checkpoint or tempfile.mkdtemp(prefix="stream-checkpoint-")
+        source = (self.spark.readStream.option("pathGlobFilter", self.pattern)
+                  .option("maxFilesPerTrigger", self.max_files_per_trigger or 1000).text(self.folder))
+
+        def on_batch(batch_frame, batch_id):
+            arrived = time.time()
+            entries = self._lines(batch_frame)
+            if entries:
+                handle([_csv_record(e) for e in entries], arrived)
+
+        self.query = (source.writeStream.foreachBatch(on_batch).option("checkpointLocation", checkpoint)
+                      .trigger(processingTime=f"{self.trigger_seconds} seconds").start())
+        try:
+            while not stop.is_set():
+                if not self.query.isActive:
+                    error = self.query.exception()
+                    raise DataError(f"The folder stream stopped: {error}")
+                stop.wait(0.1)
+        finally:
+            self.query.stop()
+
+    def close(self):
+        if self.query is not None and self.query.isActive:
+            self.query.stop()
+
+
+def _csv_record(entry: dict):
+    """A line with its file's header becomes a mapping; a headerless line stays CSV text."""
+    import csv
+    import io
+
+    header = entry["_header"]
+    if header is None:
+        return entry["_line"]
+    fields = next(csv.reader(io.StringIO(entry["_line"])))
+    if len(fields) != len(header):
+        return entry["_line"]  # the parser reports the wrong field count
+    return dict(zip(header, fields))
+
+
+class IterableSource(Source):
+    """Messages from any iterable (stdin lines, a generator); one micro-batch per ``batch`` items."""
+
+    def __init__(self, iterable, *, batch: int = 100):
+        self.iterable, self.batch = iterable, int(batch)
+
+    def run(self, handle, stop):
+        chunk = []
+        for item in self.iterable:
+            if stop.is_set():
+                return
+            chunk.append(item)
+            if len(chunk) >= self.batch:
+                handle(chunk, time.time())
+                chunk = []
+        if chunk:
+            handle(chunk, time.time())
+
+
+__all__ = ["Source", "ReplaySource", "MQTTSource", "KafkaSource", "FolderSource", "IterableSource",
+           "connect_mqtt"]

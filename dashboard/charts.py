@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .compute import Histogram, decimate, minmax_indices
+from .compute import MAX_FLAGGED_POINTS, MAX_SERIES_POINTS, Histogram, decimate, minmax_indices
 
 NORMAL = "#3b82f6"
 ANOMALY = "#ef4444"
@@ -22,17 +22,45 @@ FLAGGED = "#f97316"
 RECON = "#f59e0b"
 THRESHOLD = "#111827"
 MUTED = "#9ca3af"
-TEMPLATE = "plotly_white"
+TEMPLATE = "plotly_white"  # used by the HTML report
 #: Most shaded windows drawn on a series (more would make the chart sluggish).
 MAX_SHAPES = 150
 
 
+def _layout_dict(title: str | None = None, height: int = 360, **extra) -> dict:
+    """Common layout. No template here: Streamlit applies its theme, the HTML report applies
+    ``plotly_white`` (a template costs validation time on every threshold change)."""
+    layout = dict(height=height, margin=dict(l=10, r=10, t=48 if title else 16, b=10),
+                  legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+                  hovermode="closest")
+    if title:
+        layout["title"] = dict(text=title, x=0.0, xanchor="left", font=dict(size=15))
+    layout.update(extra)
+    return layout
+
+
 def _layout(fig: go.Figure, title: str | None = None, height: int = 360, **extra) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, height=height, margin=dict(l=10, r=10, t=48 if title else 16, b=10),
-                      title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15)) if title else None,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-                      hovermode="closest", **extra)
+    fig.update_layout(**_layout_dict(title, height, **extra))
     return fig
+
+
+def _line_shape(value: float, *, vertical: bool, axis: str = "", colour: str = THRESHOLD, dash: str = "dash",
+                width: float = 1.5) -> dict:
+    """A full-width (or full-height) line as a plain shape dict; ``axis`` is "" or a number like "2"."""
+    if vertical:
+        return dict(type="line", xref=f"x{axis}", yref=f"y{axis} domain", x0=value, x1=value, y0=0, y1=1,
+                    line=dict(color=colour, width=width, dash=dash))
+    return dict(type="line", xref=f"x{axis} domain", yref=f"y{axis}", x0=0, x1=1, y0=value, y1=value,
+                line=dict(color=colour, width=width, dash=dash))
+
+
+def _line_label(value: float, text: str, *, vertical: bool, axis: str = "", colour: str = THRESHOLD,
+                angle: float = 0) -> dict:
+    if vertical:
+        return dict(x=value, xref=f"x{axis}", y=1, yref=f"y{axis} domain", text=text, showarrow=False,
+                    xanchor="left", yanchor="top", textangle=angle, font=dict(size=11, color=colour))
+    return dict(x=0, xref=f"x{axis} domain", y=value, yref=f"y{axis}", text=text, showarrow=False,
+                xanchor="left", yanchor="bottom", font=dict(size=11, color=colour))
 
 
 def _threshold_line(fig: go.Figure, threshold: float, *, vertical: bool = False, row=None, col=None) -> None:
@@ -240,27 +268,29 @@ def contributions(values: np.ndarray, feature_names: Sequence[str], top: int = 1
 # Threshold-dependent views
 # ------------------------------------------------------------------------------------------------
 def score_scatter(scores: np.ndarray, y: np.ndarray | None, threshold: float, x=None,
-                  x_title: str = "test row", title: str = "Anomaly score per row") -> go.Figure:
+                  x_title: str = "test row", title: str = "Anomaly score per row", time_axis: bool = False) -> go.Figure:
     """Score per row coloured by true class, with the threshold line (WebGL; long inputs decimated)."""
     scores = np.asarray(scores, dtype=float)
     x = np.arange(scores.size) if x is None else np.asarray(x)
-    fig = go.Figure()
     classes = [("normal", NORMAL, np.ones(scores.size, bool) if y is None else np.asarray(y) == 0)]
     if y is not None:
         classes.append(("anomaly", ANOMALY, np.asarray(y) == 1))
+    traces = []
     for name, colour, mask in classes:
         where = np.flatnonzero(mask)
         if where.size == 0:
             continue
         part = scores[where]
         keep = decimate(part, part > threshold)
-        fig.add_trace(go.Scattergl(x=x[where[keep]], y=part[keep], mode="markers",
-                                   name=name if y is not None else "score",
-                                   marker=dict(color=colour, size=4, opacity=0.7)))
-    _threshold_line(fig, threshold)
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text="score")
-    return _layout(fig, title, height=340)
+        traces.append(dict(type="scattergl", x=x[where[keep]], y=part[keep], mode="markers",
+                           name=name if y is not None else "score", marker=dict(color=colour, size=4, opacity=0.7)))
+    xaxis = dict(title=dict(text=x_title))
+    if time_axis:
+        xaxis["type"] = "date"
+    layout = _layout_dict(title, 340, xaxis=xaxis, yaxis=dict(title=dict(text="score")),
+                          shapes=[_line_shape(threshold, vertical=False)],
+                          annotations=[_line_label(threshold, f"threshold {threshold:.4g}", vertical=False)])
+    return go.Figure(data=traces, layout=layout)
 
 
 def score_histogram(hist: Histogram, threshold: float, strategies: dict[str, float] | None = None,
@@ -268,22 +298,22 @@ def score_histogram(hist: Histogram, threshold: float, strategies: dict[str, flo
     """Score distribution per class (pre-binned) with the threshold and where each strategy would put it."""
     centres = (hist.edges[:-1] + hist.edges[1:]) / 2
     width = float(hist.edges[1] - hist.edges[0])
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=centres, y=hist.normal, width=width, name="normal" if hist.anomaly is not None else "rows",
-                         marker_color=NORMAL, opacity=0.65))
+    traces = [dict(type="bar", x=centres, y=hist.normal, width=width,
+                   name="normal" if hist.anomaly is not None else "rows", marker=dict(color=NORMAL), opacity=0.65)]
     if hist.anomaly is not None:
-        fig.add_trace(go.Bar(x=centres, y=hist.anomaly, width=width, name="anomaly", marker_color=ANOMALY,
-                             opacity=0.65))
+        traces.append(dict(type="bar", x=centres, y=hist.anomaly, width=width, name="anomaly",
+                           marker=dict(color=ANOMALY), opacity=0.65))
+    shapes = [_line_shape(threshold, vertical=True)]
+    annotations = [_line_label(threshold, f"threshold {threshold:.4g}", vertical=True)]
     for name, value in (strategies or {}).items():
         if np.isfinite(value) and hist.edges[0] <= value <= hist.edges[-1] and abs(value - threshold) > width / 4:
-            fig.add_vline(x=value, line=dict(color=MUTED, width=1, dash="dot"))
-            fig.add_annotation(x=value, y=1.0, yref="paper", text=(labels or {}).get(name, name), showarrow=False,
-                               textangle=-90, xanchor="left", yanchor="top", font=dict(size=10, color=MUTED))
-    _threshold_line(fig, threshold, vertical=True)
-    fig.update_layout(barmode="overlay", bargap=0)
-    fig.update_xaxes(title_text="score")
-    fig.update_yaxes(title_text="rows")
-    return _layout(fig, "Score distribution per class", height=340)
+            shapes.append(_line_shape(value, vertical=True, colour=MUTED, dash="dot", width=1))
+            annotations.append(_line_label(value, (labels or {}).get(name, name), vertical=True, colour=MUTED,
+                                           angle=-90))
+    layout = _layout_dict("Score distribution per class", 340, barmode="overlay", bargap=0,
+                          xaxis=dict(title=dict(text="score")), yaxis=dict(title=dict(text="rows")),
+                          shapes=shapes, annotations=annotations)
+    return go.Figure(data=traces, layout=layout)
 
 
 def confusion_matrix(tn: int, fp: int, fn: int, tp: int) -> go.Figure:
@@ -292,42 +322,43 @@ def confusion_matrix(tn: int, fp: int, fn: int, tp: int) -> go.Figure:
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     text = [[f"<b>{int(counts[i, j]):,}</b><br>{share[i, j]:.1%}" for j in range(2)] for i in range(2)]
-    fig = go.Figure(go.Heatmap(z=share, x=["predicted normal", "predicted anomaly"], y=["true normal", "true anomaly"],
-                               text=text, texttemplate="%{text}", textfont=dict(size=16), colorscale="Blues",
-                               zmin=0, zmax=1, showscale=False, hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Confusion matrix (test part)", height=320)
+    trace = dict(type="heatmap", z=share, x=["predicted normal", "predicted anomaly"],
+                 y=["true normal", "true anomaly"], text=text, texttemplate="%{text}", textfont=dict(size=16),
+                 colorscale="Blues", zmin=0, zmax=1, showscale=False,
+                 hovertemplate="%{y}, %{x}: %{text}<extra></extra>")
+    layout = _layout_dict("Confusion matrix (test part)", 320, yaxis=dict(autorange="reversed"))
+    return go.Figure(data=[trace], layout=layout)
 
 
 def roc_curve(fpr: np.ndarray, tpr: np.ndarray, auc: float | None, point: tuple[float, float] | None) -> go.Figure:
     """ROC curve with the current operating point."""
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=MUTED, dash="dot"), name="chance"))
-    fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", line=dict(color=NORMAL, width=2),
-                             name=f"ROC (AUC {auc:.3f})" if auc is not None else "ROC"))
+    traces = [dict(type="scatter", x=[0, 1], y=[0, 1], mode="lines", line=dict(color=MUTED, dash="dot"), name="chance"),
+              dict(type="scatter", x=fpr, y=tpr, mode="lines", line=dict(color=NORMAL, width=2),
+                   name=f"ROC (AUC {auc:.3f})" if auc is not None else "ROC")]
     if point is not None:
-        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="threshold",
-                                 marker=dict(color=ANOMALY, size=12, symbol="x")))
-    fig.update_xaxes(title_text="false positive rate", range=[-0.02, 1.02])
-    fig.update_yaxes(title_text="true positive rate (recall)", range=[-0.02, 1.02])
-    return _layout(fig, "ROC curve", height=340)
+        traces.append(dict(type="scatter", x=[point[0]], y=[point[1]], mode="markers", name="threshold",
+                           marker=dict(color=ANOMALY, size=12, symbol="x")))
+    layout = _layout_dict("ROC curve", 340, xaxis=dict(title=dict(text="false positive rate"), range=[-0.02, 1.02]),
+                          yaxis=dict(title=dict(text="true positive rate (recall)"), range=[-0.02, 1.02]))
+    return go.Figure(data=traces, layout=layout)
 
 
 def pr_curve(recall: np.ndarray, precision: np.ndarray, ap: float | None, point: tuple[float, float] | None,
              base_rate: float | None = None) -> go.Figure:
     """Precision-recall curve with the current operating point."""
-    fig = go.Figure()
+    traces = []
     if base_rate is not None:
-        fig.add_trace(go.Scatter(x=[0, 1], y=[base_rate, base_rate], mode="lines", name="chance",
-                                 line=dict(color=MUTED, dash="dot")))
-    fig.add_trace(go.Scatter(x=recall, y=precision, mode="lines", line=dict(color=NORMAL, width=2),
-                             name=f"PR (AP {ap:.3f})" if ap is not None else "PR"))
+        traces.append(dict(type="scatter", x=[0, 1], y=[base_rate, base_rate], mode="lines", name="chance",
+                           line=dict(color=MUTED, dash="dot")))
+    traces.append(dict(type="scatter", x=recall, y=precision, mode="lines", line=dict(color=NORMAL, width=2),
+                       name=f"PR (AP {ap:.3f})" if ap is not None else "PR"))
     if point is not None:
-        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="threshold",
-                                 marker=dict(color=ANOMALY, size=12, symbol="x")))
-    fig.update_xaxes(title_text="recall", range=[-0.02, 1.02])
-    fig.update_yaxes(title_text="precision", range=[-0.02, 1.05])
-    return _layout(fig, "Precision-recall curve", height=340)
+        traces.append(dict(type="scatter", x=[point[0]], y=[point[1]], mode="markers", name="threshold",
+                           marker=dict(color=ANOMALY, size=12, symbol="x")))
+    layout = _layout_dict("Precision-recall curve", 340,
+                          xaxis=dict(title=dict(text="recall"), range=[-0.02, 1.02]),
+                          yaxis=dict(title=dict(text="precision"), range=[-0.02, 1.05]))
+    return go.Figure(data=traces, layout=layout)
 
 
 def _spans(starts: np.ndarray, ends: np.ndarray, limit: int = MAX_SHAPES) -> list[tuple[int, int]]:
@@ -340,15 +371,45 @@ def _spans(starts: np.ndarray, ends: np.ndarray, limit: int = MAX_SHAPES) -> lis
     return spans
 
 
+def span_outline(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, low: float, high: float,
+                 limit: int = MAX_SHAPES) -> tuple[np.ndarray, np.ndarray]:
+    """Closed rectangles (x, y with None separators) covering index spans, for one filled trace.
+
+    One trace with a few thousand points draws hundreds of shaded windows far faster than as many
+    layout shapes (each shape is validated separately).
+    """
+    spans = _spans(starts, ends, limit)
+    if not spans:
+        return np.array([]), np.array([])
+    n = x.size
+    a = np.array([max(0, s) for s, _ in spans])
+    b = np.array([min(n - 1, e) for _, e in spans])
+    x0, x1 = x[a].astype(float), x[b].astype(float)
+    gap = np.full(a.size, np.nan)
+    xs = np.column_stack([x0, x0, x1, x1, x0, gap]).ravel()
+    ys = np.tile([low, high, high, low, low, np.nan], a.size)
+    return xs, ys
+
+
+def series_index(values: np.ndarray, scores: np.ndarray, max_features: int = 4) -> np.ndarray:
+    """Rows kept when drawing a long series (extremes of every shown column and of the score)."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    columns = np.column_stack([values[:, :max_features], scores])
+    return minmax_indices(columns, max(1000, MAX_SERIES_POINTS // columns.shape[1]))
+
+
 def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scores: np.ndarray, threshold: float,
                        *, label_spans: tuple[np.ndarray, np.ndarray] | None = None,
                        event_spans: tuple[np.ndarray, np.ndarray] | None = None,
                        train_span: tuple | None = None, zoom: tuple | None = None,
-                       max_features: int = 4, height: int | None = None) -> go.Figure:
-    """The series on top (flagged points in orange), the score below on a shared time axis.
+                       max_features: int = 4, height: int | None = None, base_index: np.ndarray | None = None,
+                       time_axis: bool = False) -> go.Figure:
+    """The series (one panel per feature, flagged points orange) above the score, on one time axis.
 
     Labelled anomaly windows are shaded red, detected events orange, the training range grey.
-    ``*_spans`` are (start_index, end_index) arrays (inclusive).
+    ``*_spans`` are (start_index, end_index) arrays, both ends included.
     """
     x = np.asarray(x)
     values = np.asarray(values, dtype=float)
@@ -357,55 +418,64 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
     scores = np.asarray(scores, dtype=float)
     flags = scores > threshold
     shown = list(range(min(values.shape[1], max_features)))
-    index = decimate(np.column_stack([values[:, shown], scores]), flags)
-    n_panels = len(shown) + 1
-    fig = make_subplots(rows=n_panels, cols=1, shared_xaxes=True, vertical_spacing=0.03,
-                        row_heights=[0.62 / len(shown)] * len(shown) + [0.38])
+    columns = [values[:, k] for k in shown] + [scores]
+    if base_index is None:
+        base_index = series_index(values, scores, max_features)
+    flagged = np.flatnonzero(flags)
+    if flagged.size > MAX_FLAGGED_POINTS:
+        flagged = flagged[np.linspace(0, flagged.size - 1, MAX_FLAGGED_POINTS).round().astype(int)]
+    index = np.union1d(base_index, flagged)
+    n_panels = len(columns)
+    gap = 0.03
+    heights = [0.62 / len(shown)] * len(shown) + [0.38]
     palette = [NORMAL, "#10b981", "#8b5cf6", "#0ea5e9"]
     xi = x[index]
     where = np.flatnonzero(flags[index])
-    for k in shown:
-        fig.add_trace(go.Scattergl(x=xi, y=values[index, k], mode="lines", name=str(feature_names[k]),
-                                   line=dict(width=1, color=palette[k % len(palette)])), row=k + 1, col=1)
-        fig.update_yaxes(title_text=str(feature_names[k]), row=k + 1, col=1)
+    traces, layout_axes, shapes, annotations = [], {}, [], []
+    top = 1.0
+    for panel, column in enumerate(columns):
+        axis = "" if panel == 0 else str(panel + 1)
+        bottom = max(0.0, top - heights[panel] + (gap if panel < n_panels - 1 else 0))
+        is_score = panel == n_panels - 1
+        name = "score" if is_score else str(feature_names[shown[panel]])
+        layout_axes[f"yaxis{axis}"] = dict(domain=[bottom, top], anchor="x", title=dict(text=name))
+        top = bottom - gap
+        y_all = column
+        low, high = float(np.min(y_all)), float(np.max(y_all))
+        pad = (high - low) * 0.05 or 1.0
+        low, high = low - pad, high + pad
+        if is_score:
+            high = max(high, threshold + pad)
+            low = min(low, threshold - pad)
+        layout_axes[f"yaxis{axis}"]["range"] = [low, high]
+        fills = []
+        if train_span is not None:
+            t0, t1 = train_span
+            fills.append(("training range", MUTED, 0.15,
+                          (np.array([t0, t0, t1, t1, t0]), np.array([low, high, high, low, low]))))
+        if label_spans is not None and len(label_spans[0]):
+            fills.append(("labelled anomaly", ANOMALY, 0.18, span_outline(x, *label_spans, low, high)))
+        if event_spans is not None and len(event_spans[0]):
+            fills.append(("detected event", FLAGGED, 0.22, span_outline(x, *event_spans, low, high)))
+        for label, colour, opacity, (fx, fy) in fills:
+            traces.append(dict(type="scatter", x=fx, y=fy, xaxis="x", yaxis=f"y{axis}", mode="lines",
+                               fill="toself", fillcolor=colour, opacity=opacity, line=dict(width=0),
+                               hoverinfo="skip", name=label, legendgroup=label, showlegend=panel == 0))
+        colour = "#374151" if is_score else palette[panel % len(palette)]
+        traces.append(dict(type="scattergl", x=xi, y=column[index], xaxis="x", yaxis=f"y{axis}", mode="lines",
+                           name=name, line=dict(width=1, color=colour)))
         if where.size:
-            fig.add_trace(go.Scattergl(x=xi[where], y=values[index[where], k], mode="markers", name="flagged",
-                                       legendgroup="flagged", showlegend=k == 0,
-                                       marker=dict(color=FLAGGED, size=6, line=dict(width=0))), row=k + 1, col=1)
-    fig.add_trace(go.Scattergl(x=xi, y=scores[index], mode="lines", name="score", line=dict(width=1, color="#374151")),
-                  row=n_panels, col=1)
-    if where.size:
-        fig.add_trace(go.Scattergl(x=xi[where], y=scores[index[where]], mode="markers", showlegend=False,
-                                   legendgroup="flagged", marker=dict(color=FLAGGED, size=5)), row=n_panels, col=1)
-    fig.add_hline(y=threshold, line=dict(color=THRESHOLD, width=1.5, dash="dash"), row=n_panels, col=1,
-                  annotation_text=f"threshold {threshold:.4g}", annotation_position="top left")
-    shapes = []
-    n = x.size
-    yrefs = ["y domain"] + [f"y{i} domain" for i in range(2, n_panels + 1)]
-
-    def _rect(x0, x1, colour, opacity):
-        for yref in yrefs:
-            shapes.append(dict(type="rect", xref="x", yref=yref, x0=x0, x1=x1, y0=0, y1=1, fillcolor=colour,
-                               opacity=opacity, line=dict(width=0), layer="below"))
-
-    if train_span is not None:
-        _rect(train_span[0], train_span[1], MUTED, 0.12)
-    if label_spans is not None:
-        for a, b in _spans(*label_spans):
-            _rect(x[max(0, a)], x[min(n - 1, b)], ANOMALY, 0.15)
-    if event_spans is not None:
-        for a, b in _spans(*event_spans):
-            _rect(x[max(0, a)], x[min(n - 1, b)], FLAGGED, 0.18)
-    fig.update_layout(shapes=shapes)
-    # legend entries for the shaded areas
-    for name, colour in (("labelled anomaly", ANOMALY), ("detected event", FLAGGED), ("training range", MUTED)):
-        if (name == "labelled anomaly" and label_spans is not None and len(label_spans[0])) or \
-           (name == "detected event" and event_spans is not None and len(event_spans[0])) or \
-           (name == "training range" and train_span is not None):
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
-                                     marker=dict(color=colour, size=12, symbol="square", opacity=0.5)), row=1, col=1)
-    fig.update_yaxes(title_text="score", row=n_panels, col=1)
+            traces.append(dict(type="scattergl", x=xi[where], y=column[index[where]], xaxis="x", yaxis=f"y{axis}",
+                               mode="markers", name="flagged", legendgroup="flagged", showlegend=panel == 0,
+                               marker=dict(color=FLAGGED, size=6 if not is_score else 5)))
+        if is_score:
+            shapes.append(_line_shape(threshold, vertical=False, axis=axis))
+            annotations.append(_line_label(threshold, f"threshold {threshold:.4g}", vertical=False, axis=axis))
+    xaxis = dict(anchor=f"y{n_panels if n_panels > 1 else ''}", domain=[0, 1])
+    if time_axis:
+        xaxis["type"] = "date"
     if zoom is not None:
-        fig.update_xaxes(range=list(zoom))
-    fig.update_layout(dragmode="zoom")
-    return _layout(fig, None, height=height or 220 + 150 * n_panels)
+        xaxis["range"] = list(zoom)
+    layout = _layout_dict(None, height or 220 + 150 * n_panels, xaxis=xaxis, shapes=shapes, annotations=annotations,
+                          dragmode="zoom", **layout_axes)
+    return go.Figure(data=traces, layout=layout)

@@ -38,7 +38,8 @@ class ResultContext:
         view = ScoreView.build(result.scores[test_index], y_test)
         strategies = all_strategy_thresholds(result, view.scores)
         if dataset.is_series:
-            x_axis = dataset.time.to_numpy()
+            # epoch milliseconds on a date axis: numbers serialise far faster than datetime64 values
+            x_axis = _epoch_ms(dataset.time)
         else:
             x_axis = np.arange(dataset.n_rows)
         label_spans = None
@@ -60,6 +61,13 @@ class ResultContext:
         short = {"trained": "as trained", "mean_std": "mean+k·std", "percentile": "percentile",
                  "contamination": "contamination", "best_f1": "best F1"}
         return {k: short.get(k, k) for k in self.strategies}
+
+
+def _epoch_ms(time: pd.Series) -> np.ndarray:
+    values = pd.to_datetime(time)
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert(None)
+    return values.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e6
 
 
 def events_at(ctx: ResultContext, threshold: float, min_gap: int = 0) -> pd.DataFrame:
@@ -84,15 +92,19 @@ def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_ga
     if ctx.is_series:
         events = events_at(ctx, threshold, min_gap)
         spans = (events["start_index"].to_numpy(), events["end_index"].to_numpy())
+        base = ctx.extras.get("series_index")
+        if base is None:  # the decimation of the series does not depend on the threshold: do it once
+            base = ctx.extras["series_index"] = charts.series_index(ctx.dataset.X, ctx.result.scores)
         figures["series"] = charts.series_with_scores(
             ctx.x_axis, ctx.dataset.X, ctx.dataset.feature_names, ctx.result.scores, threshold,
-            label_spans=ctx.label_spans, event_spans=spans, train_span=ctx.train_span, zoom=zoom)
+            label_spans=ctx.label_spans, event_spans=spans, train_span=ctx.train_span, zoom=zoom, base_index=base,
+            time_axis=True)
     else:
         events = None
     x = ctx.x_axis[ctx.test_index]
     figures["scatter"] = charts.score_scatter(
         view.scores, view.y, threshold, x=x, x_title="time" if ctx.is_series else "row number (test part)",
-        title="Anomaly score per test row")
+        title="Anomaly score per test row", time_axis=ctx.is_series)
     figures["histogram"] = charts.score_histogram(view.hist, threshold, ctx.strategies, ctx.strategy_labels())
     if view.labelled:
         figures["confusion"] = charts.confusion_matrix(metrics["tn"], metrics["fp"], metrics["fn"], metrics["tp"])

@@ -260,8 +260,8 @@ def _box_range(chart_state):
     xs = boxes[0].get("x") or []
     if len(xs) != 2:
         return None
-    try:
-        start, end = sorted(pd.Timestamp(v) for v in xs)
+    try:  # a date axis reports either date strings or epoch milliseconds
+        start, end = sorted(pd.Timestamp(v, unit="ms") if isinstance(v, (int, float)) else pd.Timestamp(v) for v in xs)
     except (TypeError, ValueError):
         return None
     return start, end

@@ -97,7 +97,7 @@ def test_figures_are_built_with_webgl_for_long_inputs(scored):
     fig = charts.score_scatter(long_scores, np.tile(y, 50), 2.0)
     assert all(isinstance(t, go.Scattergl) for t in fig.data)
     assert sum(len(t.x) for t in fig.data) < 20_000
-    assert any(shape.type == "line" for shape in fig.layout.shapes)
+    assert any(shape.type == "line" and shape.y0 == 2.0 for shape in fig.layout.shapes)
 
 
 def test_confusion_matrix_shows_counts():
@@ -140,7 +140,10 @@ def test_series_chart_has_one_panel_per_feature_plus_score():
                                     label_spans=(np.array([10]), np.array([20])),
                                     event_spans=(np.array([100]), np.array([110])), train_span=(x[0], x[1000]))
     assert {"y", "y2", "y3"} <= {t.yaxis for t in fig.data}
-    assert len(fig.layout.shapes) >= 9  # train, label and event shading on all three panels
+    assert {t.xaxis for t in fig.data} == {"x"}  # one shared time axis: zooming one panel zooms all
+    shaded = [t for t in fig.data if t.fill == "toself"]
+    assert len(shaded) == 9  # training range, labelled windows and events on each of the three panels
+    assert sum(len(t.x) for t in fig.data if t.type == "scattergl") < 20_000
 
 
 def test_empty_inputs_give_messages_not_errors():

@@ -1,0 +1,258 @@
+"""Live page: score a stream with a trained or uploaded model and watch flags appear in real time.
+
+A background thread (:class:`core.streaming.StreamRunner`) reads the source, scores micro-batches
+and puts the results in a bounded, thread-safe queue. A fragment re-runs every refresh, drains
+the whole queue at once into a bounded buffer and redraws a decimated chart, so the page keeps up
+with thousands of records per second without redrawing per record or growing without bound.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from core.pipeline import DetectionPipeline
+from dashboard import state
+from dashboard.charts import ANOMALY, FLAGGED, NORMAL, THRESHOLD
+from dashboard.compute import decimate
+from dashboard.ui import friendly_errors
+
+SESSION = "live_session"  # the running (or last) LiveSession of this browser session
+BUFFER_POINTS = 20_000  # records kept for the chart
+DRAWN_POINTS = 1_500  # points drawn per line (min/max decimation; flagged points always kept)
+QUEUE_SIZE = 200_000  # records waiting between the stream thread and the page
+REFRESH_SECONDS = 0.5
+SOURCES = ("Replay the current dataset", "MQTT topic", "Kafka topic", "Folder of CSV files")
+
+
+class LiveBuffer:
+    """The most recent scored records, errors and events, bounded in size (not thread-safe:
+    only the page's thread touches it; the stream thread talks to the page through the queue)."""
+
+    def __init__(self, feature_names, max_points: int = BUFFER_POINTS, shown_features: int = 3):
+        self.features = list(feature_names)[:shown_features]
+        self.seq = deque(maxlen=max_points)
+        self.score = deque(maxlen=max_points)
+        self.flag = deque(maxlen=max_points)
+        self.values = {name: deque(maxlen=max_points) for name in self.features}
+        self.errors = deque(maxlen=20)
+        self.events = deque(maxlen=100)
+
+    def extend(self, records: list[dict]) -> None:
+        for record in records:
+            kind = record.get("type")
+            if kind == "score":
+                self.seq.append(record["seq"])
+                self.score.append(np.nan if record["score"] is None else record["score"])
+                self.flag.append(bool(record["flag"]))
+                values = record["values"]
+                for name in self.features:
+                    self.values[name].append(values.get(name, np.nan))
+            elif kind == "error":
+                self.errors.append(record)
+            elif kind == "event":
+                self.events.append(record)
+
+    def arrays(self) -> dict:
+        return {"seq": np.asarray(self.seq, dtype=float), "score": np.asarray(self.score, dtype=float),
+                "flag": np.asarray(self.flag, dtype=bool),
+                "values": {k: np.asarray(v, dtype=float) for k, v in self.values.items()}}
+
+
+@dataclass
+class LiveSession:
+    runner: object  # core.streaming.StreamRunner
+    sink: object  # core.streaming.QueueSink
+    buffer: LiveBuffer
+    model_label: str
+    source_label: str
+    started: float = field(default_factory=time.time)
+
+
+def live_figure(buffer: LiveBuffer, threshold: float, max_points: int = DRAWN_POINTS) -> go.Figure:
+    """Feature values (top) and scores with the threshold and flagged points (bottom), decimated."""
+    data = buffer.arrays()
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.55, 0.45])
+    if data["seq"].size:
+        keep = decimate(np.nan_to_num(data["score"]), data["flag"], max_points)
+        x = data["seq"][keep]
+        for name, values in data["values"].items():
+            fig.add_trace(go.Scattergl(x=x, y=values[keep], mode="lines", name=name, line={"width": 1}), row=1, col=1)
+        fig.add_trace(go.Scattergl(x=x, y=data["score"][keep], mode="lines", name="score",
+                                   line={"color": NORMAL, "width": 1}), row=2, col=1)
+        flagged = keep[data["flag"][keep]]
+        if flagged.size:
+            fig.add_trace(go.Scattergl(x=data["seq"][flagged], y=data["score"][flagged], mode="markers",
+                                       name="flagged", marker={"color": ANOMALY, "size": 6}), row=2, col=1)
+            first = next(iter(data["values"].values()), None)
+            if first is not None:
+                fig.add_trace(go.Scattergl(x=data["seq"][flagged], y=first[flagged], mode="markers",
+                                           name="flagged (values)", marker={"color": FLAGGED, "size": 6},
+                                           showlegend=False), row=1, col=1)
+    fig.add_hline(y=threshold, line={"color": THRESHOLD, "dash": "dash", "width": 1}, row=2, col=1)
+    fig.update_layout(height=480, margin={"l": 10, "r": 10, "t": 30, "b": 10}, uirevision="live",
+                      legend={"orientation": "h", "y": 1.06}, xaxis2_title="record")
+    fig.update_yaxes(title_text="value", row=1, col=1)
+    fig.update_yaxes(title_text="score", row=2, col=1)
+    return fig
+
+
+# -- choosing a model and a source ----------------------------------------------------------------
+def _choose_model() -> tuple[DetectionPipeline | None, str]:
+    run = state.run()
+    options = (["Model trained in this session"] if run is not None else []) + ["Upload a model bundle"]
+    choice = st.radio("Model", options, horizontal=True, key="live_model_choice")
+    if choice == "Model trained in this session":
+        pipeline = run.result.pipeline
+        threshold = float(st.session_state.get(state.THRESHOLD, pipeline.threshold_))
+        st.caption(f"{run.spec.label} on {run.table_name}; threshold {threshold:.6g}.")
+        return pipeline, f"{run.spec.label} (this session)"
+    upload = st.file_uploader("Model bundle", type=None, key="live_model_upload",
+                              help="A bundle saved from the Export page or with `python -m core train`.")
+    if upload is None:
+        st.info("Upload a model bundle, or train a model on the Train page.", icon=":material/deployed_code:")
+        return None, ""
+    with friendly_errors("reading the model bundle") as outcome:
+        pipeline = DetectionPipeline.from_bytes(upload.getvalue())
+    if outcome.failed:
+        return None, ""
+    st.caption(f"{pipeline.spec.label}; features {', '.join(pipeline.feature_names_[:8])}; "
+               f"threshold {pipeline.threshold_:.6g}.")
+    return pipeline, f"{pipeline.spec.label} ({upload.name})"
+
+
+def _replay_frame() -> pd.DataFrame | None:
+    run, table = state.run(), state.table()
+    if run is not None:
+        return run.dataset.frame
+    return table.frame if table is not None else None
+
+
+def _choose_source(pipeline: DetectionPipeline):
+    """The source settings as a function that builds the source, plus a label."""
+    from core.streaming import make_source
+    from core.streaming.sources import KafkaSource, MQTTSource, ReplaySource
+
+    kind = st.selectbox("Source", SOURCES, key="live_source")
+    if kind == SOURCES[0]:
+        frame = _replay_frame()
+        if frame is None:
+            st.info("Load a table on the Data page to replay it, or choose another source.", icon=":material/table:")
+            return None, ""
+        c1, c2 = st.columns(2)
+        rate = c1.number_input("Records per second", 1, 100_000, 200, step=100, key="live_rate")
+        loop = c2.checkbox("Loop at the end", value=False, key="live_loop")
+        return (lambda: ReplaySource(frame, rate=float(rate), loop=loop)), f"replay at {rate:,} records/s"
+    if kind == SOURCES[1]:
+        c1, c2, c3 = st.columns([2, 1, 2])
+        host = c1.text_input("Broker host", "127.0.0.1", key="live_mqtt_host")
+        port = c2.number_input("Port", 1, 65535, 1883, key="live_mqtt_port")
+        topic = c3.text_input("Topic", "sensors/#", key="live_mqtt_topic")
+        return (lambda: MQTTSource(host, int(port), topic)), f"mqtt://{host}:{port}/{topic}"
+    if kind == SOURCES[2]:
+        c1, c2, c3 = st.columns([2, 2, 1])
+        bootstrap = c1.text_input("Bootstrap server", "127.0.0.1:9092", key="live_kafka_bootstrap")
+        topic = c2.text_input("Topic", "sensor", key="live_kafka_topic")
+        offset = c3.selectbox("Start at", ("latest", "earliest"), key="live_kafka_offset")
+        return (lambda: KafkaSource(bootstrap, topic, group_id=None, offset=offset)), f"kafka {bootstrap}/{topic}"
+    folder = st.text_input("Folder to watch", key="live_folder", help="New CSV files landing here are scored (Spark).")
+    if not folder:
+        return None, ""
+    return (lambda: make_source(f"folder:{folder}")), f"folder {folder}"
+
+
+def _start(pipeline: DetectionPipeline, make, model_label: str, source_label: str) -> None:
+    from core.streaming import QueueSink, StreamRunner
+
+    run = state.run()
+    threshold = st.session_state.get(state.THRESHOLD) if run is not None and pipeline is run.result.pipeline else None
+    if threshold is not None and float(threshold) != pipeline.threshold_:
+        # The threshold chosen on the Results page applies here too; the trained model stays unchanged.
+        pipeline = DetectionPipeline.from_bytes(pipeline.to_bytes()).set_threshold(float(threshold))
+    sink = QueueSink(maxsize=QUEUE_SIZE)
+    runner = StreamRunner(pipeline, make(), sink).start()
+    st.session_state[SESSION] = LiveSession(runner, sink, LiveBuffer(pipeline.feature_names_), model_label, source_label)
+
+
+def _stop() -> None:
+    session = st.session_state.get(SESSION)
+    if session is not None:
+        session.runner.stop(wait=5)
+
+
+# -- the live view ---------------------------------------------------------------------------------
+def _panel() -> None:
+    session: LiveSession | None = st.session_state.get(SESSION)
+    if session is None:
+        return
+    session.buffer.extend(session.sink.drain())  # the whole backlog at once, never one record per rerun
+    stats = session.runner.stats.snapshot()
+    running = session.runner.running
+    status = "running" if running else ("stopped with an error" if stats["error"] else "finished")
+    st.caption(f"{session.model_label} · {session.source_label} · {status}")
+    if stats["error"]:
+        st.error(f"The stream stopped: {stats['error']}", icon=":material/error:")
+    c = st.columns(6)
+    c[0].metric("Records/s", f"{stats['records_per_s']:,.0f}")
+    c[1].metric("Records", f"{stats['records']:,}")
+    c[2].metric("Anomalies", f"{stats['anomalies']:,}")
+    c[3].metric("Malformed", f"{stats['malformed']:,}")
+    c[4].metric("Latency p95", "-" if stats["latency_ms_p95"] is None else f"{stats['latency_ms_p95']:.1f} ms")
+    c[5].metric("Dropped by the page", f"{session.sink.dropped:,}",
+                help="Records the page could not draw in time (the oldest go first); counters include them.")
+    threshold = session.runner.scorer.threshold
+    st.plotly_chart(live_figure(session.buffer, threshold), key="live_chart", width="stretch")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Flagged events** (newest first)")
+        if session.buffer.events:
+            events = pd.DataFrame(list(session.buffer.events)[::-1])
+            st.dataframe(events[["start_seq", "end_seq", "length", "peak_score", "start_time"]], hide_index=True,
+                         height=200, key="live_events")
+        else:
+            st.caption("None yet.")
+    with right:
+        st.markdown("**Malformed records** (latest)")
+        if session.buffer.errors:
+            errors = pd.DataFrame(list(session.buffer.errors)[::-1])[["seq", "error", "raw"]]
+            st.dataframe(errors, hide_index=True, height=200, key="live_errors")
+        else:
+            st.caption("None.")
+
+
+def render() -> None:
+    st.title("Live")
+    st.caption("Score records as they arrive: a replay of the loaded data, an MQTT or Kafka topic, or CSV files "
+               "landing in a folder.")
+    session: LiveSession | None = st.session_state.get(SESSION)
+    running = session is not None and session.runner.running
+    pipeline, model_label = _choose_model()
+    make, source_label = (None, "")
+    if pipeline is not None:
+        make, source_label = _choose_source(pipeline)
+    c1, c2, _ = st.columns([1, 1, 4])
+    if c1.button("Start", type="primary", disabled=running or make is None, key="live_start",
+                 icon=":material/play_arrow:"):
+        with friendly_errors("starting the stream"):
+            _start(pipeline, make, model_label, source_label)
+            running = True
+    if c2.button("Stop", disabled=not running, key="live_stop", icon=":material/stop:"):
+        _stop()
+        running = False
+    st.divider()
+
+    @st.fragment(run_every=REFRESH_SECONDS if running else None)
+    def live_panel():
+        _panel()
+        current = st.session_state.get(SESSION)
+        if current is not None and not current.runner.running and running:
+            st.rerun()  # the stream ended: refresh the buttons once
+
+    live_panel()

@@ -1,0 +1,87 @@
+"""Live page: start a replay of the loaded data with the trained model, watch counters, stop; bundles."""
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from core.pipeline import DetectionPipeline
+from dashboard.live import SESSION, LiveBuffer, live_figure
+from tests.app_support import csv_bytes, labelled_rows, no_crash, start, train, upload
+
+LIVE = "../pages/live.py"
+
+
+def _metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_without_data_or_model_the_page_explains():
+    at = start()
+    at.switch_page(LIVE).run()
+    no_crash(at)
+    assert any("Upload a model bundle" in i.value for i in at.info)
+    assert at.button(key="live_start").disabled
+
+
+def test_replay_of_the_current_dataset_with_the_trained_model():
+    at = upload(start(), "rows.csv", csv_bytes(labelled_rows(400)))
+    at = train(at, "statistical", "zscore")
+    at.switch_page(LIVE).run()
+    no_crash(at)
+    at.number_input(key="live_rate").set_value(2000).run()
+    at.button(key="live_start").click().run()
+    no_crash(at)
+    session = at.session_state[SESSION]
+    deadline = time.time() + 20
+    while session.runner.running and time.time() < deadline:
+        time.sleep(0.1)
+    at.run()
+    no_crash(at)
+    assert _metric(at, "Records") == "400"
+    run = at.session_state["ad_run"]
+    expected = int((run.result.scores > run.result.threshold).sum())
+    assert _metric(at, "Anomalies") == f"{expected:,}"
+    assert _metric(at, "Malformed") == "0"
+    assert len(session.buffer.seq) == 400
+    assert at.button(key="live_stop").disabled
+
+
+def test_uploaded_bundle_and_stop_while_running():
+    frame = labelled_rows(300)
+    pipeline = DetectionPipeline("zscore").fit(frame.loc[frame.label == 0, ["a", "b"]].to_numpy(),
+                                               feature_names=["a", "b"])
+    at = upload(start(), "rows.csv", csv_bytes(frame))
+    at.switch_page(LIVE).run()
+    at.file_uploader(key="live_model_upload").set_value(("m.adbundle", pipeline.to_bytes(), "application/zip"))
+    at.run()
+    at.number_input(key="live_rate").set_value(50).run()
+    at.checkbox(key="live_loop").check().run()
+    at.button(key="live_start").click().run()
+    time.sleep(0.5)
+    at.run()
+    session = at.session_state[SESSION]
+    assert session.runner.running and not at.button(key="live_stop").disabled
+    at.button(key="live_stop").click().run()
+    no_crash(at)
+    assert not session.runner.running
+    assert at.session_state[SESSION].runner.stats.records > 0
+
+
+def test_buffer_is_bounded_and_the_chart_is_decimated_at_high_rates():
+    buffer = LiveBuffer(["a", "b"], max_points=5000)
+    rng = np.random.default_rng(0)
+    for start_seq in range(0, 60_000, 1000):  # 60 refreshes of 1,000 records
+        scores = rng.random(1000)
+        buffer.extend([{"type": "score", "seq": start_seq + i, "score": float(s), "flag": int(s > 0.999),
+                        "values": {"a": float(s), "b": 1.0}} for i, s in enumerate(scores)])
+    buffer.extend([{"type": "error", "seq": -1, "error": "bad", "raw": "x"}] * 50)
+    assert len(buffer.seq) == 5000 and len(buffer.errors) == 20
+    figure = live_figure(buffer, threshold=0.999, max_points=500)
+    drawn = max(len(trace.x) for trace in figure.data)
+    assert drawn < 1500
+    flagged = [t for t in figure.data if t.name == "flagged"][0]
+    assert len(flagged.x) == int(np.asarray(buffer.flag).sum())  # flagged points are never dropped
+    started = time.perf_counter()
+    live_figure(buffer, threshold=0.999)
+    assert time.perf_counter() - started < 0.5

@@ -21,6 +21,7 @@ PAGES = [
     ("train.py", "Train", ":material/model_training:"),
     ("results.py", "Results", ":material/insights:"),
     ("export.py", "Export", ":material/download:"),
+    ("live.py", "Live", ":material/sensors:"),
 ]
 
 

@@ -31,7 +31,7 @@ def _layout_dict(title: str | None = None, height: int = 360, **extra) -> dict:
     """Common layout. No template here: Streamlit applies its theme, the HTML report applies
     ``plotly_white`` (a template costs validation time on every threshold change)."""
     layout = dict(height=height, margin=dict(l=10, r=10, t=48 if title else 16, b=10),
-                  legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+                  legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
                   hovermode="closest")
     if title:
         layout["title"] = dict(text=title, x=0.0, xanchor="left", font=dict(size=15))
@@ -44,22 +44,22 @@ def _layout(fig: go.Figure, title: str | None = None, height: int = 360, **extra
     return fig
 
 
-def _line_shape(value: float, *, vertical: bool, axis: str = "", colour: str = THRESHOLD, dash: str = "dash",
+def _line_shape(value: float, *, vertical: bool, yaxis: str = "y", colour: str = THRESHOLD, dash: str = "dash",
                 width: float = 1.5) -> dict:
-    """A full-width (or full-height) line as a plain shape dict; ``axis`` is "" or a number like "2"."""
+    """A full-width (or full-height) line as a plain shape dict, on x axis "x" and y axis ``yaxis``."""
     if vertical:
-        return dict(type="line", xref=f"x{axis}", yref=f"y{axis} domain", x0=value, x1=value, y0=0, y1=1,
+        return dict(type="line", xref="x", yref=f"{yaxis} domain", x0=value, x1=value, y0=0, y1=1,
                     line=dict(color=colour, width=width, dash=dash))
-    return dict(type="line", xref=f"x{axis} domain", yref=f"y{axis}", x0=0, x1=1, y0=value, y1=value,
+    return dict(type="line", xref="x domain", yref=yaxis, x0=0, x1=1, y0=value, y1=value,
                 line=dict(color=colour, width=width, dash=dash))
 
 
-def _line_label(value: float, text: str, *, vertical: bool, axis: str = "", colour: str = THRESHOLD,
+def _line_label(value: float, text: str, *, vertical: bool, yaxis: str = "y", colour: str = THRESHOLD,
                 angle: float = 0) -> dict:
     if vertical:
-        return dict(x=value, xref=f"x{axis}", y=1, yref=f"y{axis} domain", text=text, showarrow=False,
+        return dict(x=value, xref="x", y=1, yref=f"{yaxis} domain", text=text, showarrow=False,
                     xanchor="left", yanchor="top", textangle=angle, font=dict(size=11, color=colour))
-    return dict(x=0, xref=f"x{axis} domain", y=value, yref=f"y{axis}", text=text, showarrow=False,
+    return dict(x=0, xref="x domain", y=value, yref=yaxis, text=text, showarrow=False,
                 xanchor="left", yanchor="bottom", font=dict(size=11, color=colour))
 
 
@@ -372,7 +372,7 @@ def _spans(starts: np.ndarray, ends: np.ndarray, limit: int = MAX_SHAPES) -> lis
 
 
 def span_outline(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, low: float, high: float,
-                 limit: int = MAX_SHAPES) -> tuple[np.ndarray, np.ndarray]:
+                 limit: int = MAX_SHAPES) -> tuple[list, list]:
     """Closed rectangles (x, y with None separators) covering index spans, for one filled trace.
 
     One trace with a few thousand points draws hundreds of shaded windows far faster than as many
@@ -380,14 +380,15 @@ def span_outline(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, low: float
     """
     spans = _spans(starts, ends, limit)
     if not spans:
-        return np.array([]), np.array([])
+        return [], []
     n = x.size
     a = np.array([max(0, s) for s, _ in spans])
     b = np.array([min(n - 1, e) for _, e in spans])
-    x0, x1 = x[a].astype(float), x[b].astype(float)
-    gap = np.full(a.size, np.nan)
-    xs = np.column_stack([x0, x0, x1, x1, x0, gap]).ravel()
-    ys = np.tile([low, high, high, low, low, np.nan], a.size)
+    xs, ys = [], []
+    # plain lists with None between rectangles: NaN gaps would be read as 1970 on a date axis
+    for x0, x1 in zip(x[a].tolist(), x[b].tolist()):
+        xs += [x0, x0, x1, x1, x0, None]
+        ys += [low, high, high, low, low, None]
     return xs, ys
 
 
@@ -452,7 +453,7 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
         if train_span is not None:
             t0, t1 = train_span
             fills.append(("training range", MUTED, 0.15,
-                          (np.array([t0, t0, t1, t1, t0]), np.array([low, high, high, low, low]))))
+                          ([t0, t0, t1, t1, t0], [low, high, high, low, low])))
         if label_spans is not None and len(label_spans[0]):
             fills.append(("labelled anomaly", ANOMALY, 0.18, span_outline(x, *label_spans, low, high)))
         if event_spans is not None and len(event_spans[0]):
@@ -469,8 +470,8 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
                                mode="markers", name="flagged", legendgroup="flagged", showlegend=panel == 0,
                                marker=dict(color=FLAGGED, size=6 if not is_score else 5)))
         if is_score:
-            shapes.append(_line_shape(threshold, vertical=False, axis=axis))
-            annotations.append(_line_label(threshold, f"threshold {threshold:.4g}", vertical=False, axis=axis))
+            shapes.append(_line_shape(threshold, vertical=False, yaxis=f"y{axis}"))
+            annotations.append(_line_label(threshold, f"threshold {threshold:.4g}", vertical=False, yaxis=f"y{axis}"))
     xaxis = dict(anchor=f"y{n_panels if n_panels > 1 else ''}", domain=[0, 1])
     if time_axis:
         xaxis["type"] = "date"

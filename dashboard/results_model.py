@@ -49,7 +49,7 @@ class ResultContext:
         train_span = None
         if dataset.is_series and result.train_mask.any():
             where = np.flatnonzero(result.train_mask)
-            train_span = (x_axis[where[0]], x_axis[where[-1]])
+            train_span = (float(x_axis[where[0]]), float(x_axis[where[-1]]))
         return cls(result=result, dataset=dataset, view=view, test_index=test_index, strategies=strategies,
                    x_axis=x_axis, label_spans=label_spans, train_span=train_span)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -46,6 +47,9 @@ def get_session(master: str = "local[*]", *, app_name: str = "anomaly-detection"
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    # pandas 3 works for everything used here (tests compare Spark with in-memory scores); the
+    # version warning PySpark prints on every Arrow call is noise.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     # Workers must run the same interpreter (same packages) as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)

@@ -30,14 +30,14 @@ def main() -> None:
     pages = [st.Page(str(ROOT / "pages" / file), title=title, icon=icon, default=i == 0)
              for i, (file, title, icon) in enumerate(PAGES) if (ROOT / "pages" / file).exists()]
     navigation = st.navigation(pages, position="sidebar")
-    with st.sidebar:
-        from dashboard.sidebar import render as render_sidebar
-
-        render_sidebar()
     try:
         navigation.run()
     except Exception as error:  # last line of defence: a message, never a traceback
         show_error(error, f"showing the {navigation.title} page")
+    with st.sidebar:  # after the page, so it shows what the page just loaded or trained
+        from dashboard.sidebar import render as render_sidebar
+
+        render_sidebar()
 
 
 main()

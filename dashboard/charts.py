@@ -31,7 +31,7 @@ def _layout_dict(title: str | None = None, height: int = 360, **extra) -> dict:
     """Common layout. No template here: Streamlit applies its theme, the HTML report applies
     ``plotly_white`` (a template costs validation time on every threshold change)."""
     layout = dict(height=height, margin=dict(l=10, r=10, t=48 if title else 16, b=10),
-                  legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
+                  legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
                   hovermode="closest")
     if title:
         layout["title"] = dict(text=title, x=0.0, xanchor="left", font=dict(size=15))
@@ -101,6 +101,8 @@ def distributions(frame: pd.DataFrame, columns: Sequence[str], label: str | None
     fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=columns, horizontal_spacing=0.06,
                         vertical_spacing=0.12 if n_rows > 1 else 0.0)
     groups = [(None, frame)] if label is None else list(frame.groupby(label, sort=True))[:6]
+    if label is not None:  # normal first (drawn below), in the product's colours
+        groups.sort(key=lambda group: str(group[0]) != "normal")
     palette = [NORMAL, ANOMALY, "#10b981", "#8b5cf6", "#f59e0b", "#6b7280"]
     for i, column in enumerate(columns):
         row, col = i // n_cols + 1, i % n_cols + 1
@@ -111,7 +113,9 @@ def distributions(frame: pd.DataFrame, columns: Sequence[str], label: str | None
                                        legendgroup=str(name), showlegend=(i == 0 and label is not None)),
                           row=row, col=col)
     fig.update_layout(barmode="overlay")
-    return _layout(fig, height=max(260, 230 * n_rows))
+    fig = _layout(fig, height=max(260, 230 * n_rows) + 30)
+    fig.update_layout(margin=dict(t=70), legend=dict(y=0.99, yanchor="top", yref="container"))
+    return fig
 
 
 def series_preview(time: pd.Series | np.ndarray, frame: pd.DataFrame, columns: Sequence[str],

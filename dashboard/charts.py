@@ -483,4 +483,5 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
         xaxis["range"] = list(zoom)
     layout = _layout_dict(None, height or 220 + 150 * n_panels, xaxis=xaxis, shapes=shapes, annotations=annotations,
                           dragmode="zoom", **layout_axes)
+    layout["legend"] = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0)  # clear of the toolbar
     return go.Figure(data=traces, layout=layout)

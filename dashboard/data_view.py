@@ -216,6 +216,12 @@ def _quick_chart(loaded: state.LoadedTable) -> None:
     chosen = st.multiselect("Columns to plot", names, default=names[: min(3, len(names))],
                             key=f"chart_cols_{loaded.digest[:10]}_{len(names)}", max_selections=12)
     with friendly_errors("drawing the chart"):
+        if not dataset.is_series and len(names) >= 20:
+            # wide rows (a heartbeat, a spectrum) read best as curves: a normal and an abnormal example
+            y = dataset.y
+            normal = dataset.X[int(np.flatnonzero(y == 0)[0])] if y is not None and (y == 0).any() else dataset.X[0]
+            abnormal = dataset.X[int(np.flatnonzero(y == 1)[0])] if y is not None and (y == 1).any() else None
+            st.plotly_chart(charts.example_rows(normal, abnormal, names), width="stretch", key="data_examples")
         if dataset.is_series:
             fig = charts.series_preview(dataset.time, dataset.frame, chosen, dataset.y)
         else:

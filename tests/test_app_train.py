@@ -108,3 +108,45 @@ def test_failing_training_is_reported_without_traceback(monkeypatch):
     job = jobs.TrainingJob(None, "zscore", {}).start()
     job.thread.join(5)
     assert job.error and "numerical blow-up" in job.error and "Traceback" not in job.error
+
+
+def test_deep_method_shows_the_device_and_records_losses():
+    at = upload(start(), "rows.csv", csv_bytes(labelled_rows()))
+    at.switch_page("../pages/train.py").run()
+    at.radio(key="train_family").set_value("deep").run()
+    at.selectbox(key="train_method_deep").set_value("dense_ae").run()
+    no_crash(at)
+    assert any("Device: **cpu**" in c.value for c in at.caption)
+    at.number_input(key="param_dense_ae_epochs").set_value(3).run()
+    at.button(key="train_start").click().run()
+    for _ in range(5):
+        if state.RUN in at.session_state:
+            break
+        at.run()
+    no_crash(at)
+    run = at.session_state[state.RUN]
+    assert len(run.result.history["train_loss"]) == 3
+    assert run.result.pipeline.spec.reconstruction
+
+
+def test_range_selected_on_results_becomes_the_training_range():
+    import datetime as dt
+
+    import pandas as pd
+
+    from tests.app_support import load_sample
+
+    at = load_sample(start(), "sensor.csv")
+    at.session_state[state.TRAIN_RANGE] = (pd.Timestamp("2024-03-01 06:00"), pd.Timestamp("2024-03-01 18:00"))
+    at.session_state["train_mode_pending"] = True
+    at.switch_page("../pages/train.py").run()
+    no_crash(at)
+    assert at.radio(key="train_mode").value == "range"
+    assert at.slider(key="train_range_value").value == (dt.datetime(2024, 3, 1, 6), dt.datetime(2024, 3, 1, 18))
+    at.button(key="train_start").click().run()
+    for _ in range(5):
+        if state.RUN in at.session_state:
+            break
+        at.run()
+    run = at.session_state[state.RUN]
+    assert int(run.result.train_mask.sum()) == 12 * 60 + 1

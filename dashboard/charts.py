@@ -365,14 +365,18 @@ def pr_curve(recall: np.ndarray, precision: np.ndarray, ap: float | None, point:
     return go.Figure(data=traces, layout=layout)
 
 
-def _spans(starts: np.ndarray, ends: np.ndarray, limit: int = MAX_SHAPES) -> list[tuple[int, int]]:
-    """At most ``limit`` (start, end) index spans, merging neighbours when there are more."""
-    spans = list(zip(np.asarray(starts).tolist(), np.asarray(ends).tolist()))
-    while len(spans) > limit:
-        merged = [(spans[i][0], spans[i + 1][1] if i + 1 < len(spans) else spans[i][1])
-                  for i in range(0, len(spans), 2)]
-        spans = merged
-    return spans
+def _spans(starts: np.ndarray, ends: np.ndarray, limit: int = MAX_SHAPES) -> tuple[np.ndarray, np.ndarray]:
+    """At most about ``limit`` (start, end) index spans: when there are more, the neighbours with the
+    smallest gaps between them are joined first, so the picture stays faithful when zoomed out."""
+    starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+    if starts.size <= limit:
+        return starts, ends
+    gaps = starts[1:] - ends[:-1]
+    cut = np.partition(gaps, gaps.size - limit)[gaps.size - limit]
+    keep_gap = gaps > cut  # gaps at or below the cut are filled in
+    new_start = np.r_[True, keep_gap]
+    new_end = np.r_[keep_gap, True]
+    return starts[new_start], ends[new_end]
 
 
 def span_outline(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, low: float, high: float,
@@ -382,18 +386,18 @@ def span_outline(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, low: float
     One trace with a few thousand points draws hundreds of shaded windows far faster than as many
     layout shapes (each shape is validated separately).
     """
-    spans = _spans(starts, ends, limit)
-    if not spans:
+    a, b = _spans(starts, ends, limit)
+    if a.size == 0:
         return [], []
     n = x.size
-    a = np.array([max(0, s) for s, _ in spans])
-    b = np.array([min(n - 1, e) for _, e in spans])
-    xs, ys = [], []
-    # plain lists with None between rectangles: NaN gaps would be read as 1970 on a date axis
-    for x0, x1 in zip(x[a].tolist(), x[b].tolist()):
-        xs += [x0, x0, x1, x1, x0, None]
-        ys += [low, high, high, low, low, None]
-    return xs, ys
+    x0, x1 = x[np.clip(a, 0, n - 1)], x[np.clip(b, 0, n - 1)]
+    # plain values with None between rectangles: NaN gaps would be read as 1970 on a date axis
+    xs = np.empty(6 * a.size, dtype=object)
+    ys = np.empty(6 * a.size, dtype=object)
+    for offset, (xv, yv) in enumerate(((x0, low), (x0, high), (x1, high), (x1, low), (x0, low))):
+        xs[offset::6] = xv
+        ys[offset::6] = yv
+    return xs.tolist(), ys.tolist()
 
 
 def series_index(values: np.ndarray, scores: np.ndarray, max_features: int = 4) -> np.ndarray:

@@ -36,7 +36,10 @@ def _source() -> None:
         file = st.file_uploader("CSV or Parquet file", type=["csv", "txt", "tsv", "parquet", "pq"],
                                 help="Header detected automatically; comma, semicolon, tab or pipe separated.",
                                 key="data_upload")
-        if file is not None:
+        # act on a new upload only once, so that loading a sample afterwards is not undone by the
+        # file still sitting in the uploader
+        if file is not None and st.session_state.get("ad_upload_seen") != file.file_id:
+            st.session_state["ad_upload_seen"] = file.file_id
             data = file.getvalue()
             digest = digest_bytes(data)
             current = state.table()

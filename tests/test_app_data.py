@@ -123,3 +123,19 @@ def test_missing_path_is_a_friendly_error():
     at.button(key="data_path_load").click().run()
     no_crash(at)
     assert any("not found" in e for e in errors(at))
+
+
+def test_sample_loaded_after_an_upload_stays_loaded():
+    at = upload(start(), "rows.csv", csv_bytes(labelled_rows()))
+    at = load_sample(at, "sine_spikes.csv")
+    at.run()
+    no_crash(at)
+    assert at.subheader[0].value == "sine_spikes.csv"
+    assert "2,000 rows" in _ready(at)
+
+
+def test_bad_upload_after_good_data_keeps_an_explanation():
+    at = upload(start(), "rows.csv", csv_bytes(labelled_rows()))
+    at = upload(at, "bad.csv", b'a,b\n1,"unterminated\n2,3\n')
+    no_crash(at)
+    assert errors(at) or "400 rows" in _ready(at)

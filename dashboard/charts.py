@@ -302,20 +302,31 @@ def score_histogram(hist: Histogram, threshold: float, strategies: dict[str, flo
     """Score distribution per class (pre-binned) with the threshold and where each strategy would put it."""
     centres = (hist.edges[:-1] + hist.edges[1:]) / 2
     width = float(hist.edges[1] - hist.edges[0])
-    traces = [dict(type="bar", x=centres, y=hist.normal, width=width,
+    shown = 10 ** centres if hist.log else centres  # the score each bar stands for, for hovering
+    hover = "score ≈ %{customdata:.3g}: %{y} rows<extra>%{fullData.name}</extra>"
+    traces = [dict(type="bar", x=centres, y=hist.normal, width=width, customdata=shown, hovertemplate=hover,
                    name="normal" if hist.anomaly is not None else "rows", marker=dict(color=NORMAL), opacity=0.65)]
     if hist.anomaly is not None:
-        traces.append(dict(type="bar", x=centres, y=hist.anomaly, width=width, name="anomaly",
-                           marker=dict(color=ANOMALY), opacity=0.65))
-    shapes = [_line_shape(threshold, vertical=True)]
-    annotations = [_line_label(threshold, f"threshold {threshold:.4g}", vertical=True)]
+        traces.append(dict(type="bar", x=centres, y=hist.anomaly, width=width, name="anomaly", customdata=shown,
+                           hovertemplate=hover, marker=dict(color=ANOMALY), opacity=0.65))
+    at = hist.position(threshold)
+    shapes = [_line_shape(at, vertical=True)]
+    annotations = [_line_label(at, f"threshold {threshold:.4g}", vertical=True)]
     for name, value in (strategies or {}).items():
-        if np.isfinite(value) and hist.edges[0] <= value <= hist.edges[-1] and abs(value - threshold) > width / 4:
-            shapes.append(_line_shape(value, vertical=True, colour=MUTED, dash="dot", width=1))
-            annotations.append(_line_label(value, (labels or {}).get(name, name), vertical=True, colour=MUTED,
+        if not np.isfinite(value):
+            continue
+        where = hist.position(value)
+        if hist.edges[0] <= where <= hist.edges[-1] and abs(where - at) > width / 4:
+            shapes.append(_line_shape(where, vertical=True, colour=MUTED, dash="dot", width=1))
+            annotations.append(_line_label(where, (labels or {}).get(name, name), vertical=True, colour=MUTED,
                                            angle=-90))
+    xaxis = dict(title=dict(text="score"))
+    if hist.log:  # bars are binned on log10(score); label the ticks in score units
+        ticks = np.arange(np.floor(hist.edges[0]), np.ceil(hist.edges[-1]) + 1)
+        xaxis.update(title=dict(text="score (log scale)"), tickvals=ticks, ticktext=[f"{10 ** t:g}" for t in ticks],
+                     range=[float(hist.edges[0]), float(hist.edges[-1])])
     layout = _layout_dict("Score distribution per class", 340, barmode="overlay", bargap=0,
-                          xaxis=dict(title=dict(text="score")), yaxis=dict(title=dict(text="rows")),
+                          xaxis=xaxis, yaxis=dict(title=dict(text="rows")),
                           shapes=shapes, annotations=annotations)
     return go.Figure(data=traces, layout=layout)
 

@@ -84,19 +84,33 @@ class Histogram:
     edges: np.ndarray
     normal: np.ndarray
     anomaly: np.ndarray | None
+    log: bool = False  # edges are log10(score): positive scores spanning orders of magnitude
+
+    def position(self, value: float) -> float:
+        """Where a score lies on the histogram's axis (log10 of it on a log histogram)."""
+        if not self.log:
+            return float(value)
+        return float(np.log10(value)) if value > 0 else float(self.edges[0])
 
 
 def histogram(scores: np.ndarray, y: np.ndarray | None, bins: int = 60) -> Histogram:
-    """Score histogram per true class on common bins (robust range: 0.1%..99.9% plus the extremes)."""
+    """Score histogram per true class on common bins.
+
+    Positive scores whose bulk sits orders of magnitude below the largest ones (reconstruction
+    errors, distances) are binned on log10(score), so both classes stay visible.
+    """
     scores = np.asarray(scores, dtype=float)
     low, high = float(scores.min()), float(scores.max())
+    log = low > 0 and high / max(float(np.median(scores)), 1e-300) > 30
+    values = np.log10(scores) if log else scores
+    low, high = float(values.min()), float(values.max())
     if high <= low:
         high = low + 1.0
     edges = np.linspace(low, high, bins + 1)
     if y is None:
-        return Histogram(edges, np.histogram(scores, edges)[0], None)
+        return Histogram(edges, np.histogram(values, edges)[0], None, log)
     y = np.asarray(y).astype(bool)
-    return Histogram(edges, np.histogram(scores[~y], edges)[0], np.histogram(scores[y], edges)[0])
+    return Histogram(edges, np.histogram(values[~y], edges)[0], np.histogram(values[y], edges)[0], log)
 
 
 @dataclass

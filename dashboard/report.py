@@ -23,7 +23,7 @@ h1{margin:0 0 4px 0;font-size:26px} h2{font-size:18px;margin:28px 0 8px 0}
 .card{background:#fff;border-radius:10px;padding:12px 16px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
 .card .k{color:#6b7280;font-size:13px} .card .v{font-size:24px;font-weight:600}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:16px}
-.panel{background:#fff;border-radius:10px;padding:8px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
+.panel{background:#fff;border-radius:10px;padding:8px;box-shadow:0 1px 2px rgba(0,0,0,.06);min-width:0;overflow:hidden}
 table{border-collapse:collapse;background:#fff;border-radius:10px;overflow:hidden;width:100%}
 td,th{padding:6px 12px;border-bottom:1px solid #eef0f4;text-align:left;font-size:14px;vertical-align:top}
 footer{color:#9ca3af;font-size:12px;margin-top:32px}
@@ -31,8 +31,42 @@ footer{color:#9ca3af;font-size:12px;margin-top:32px}
 
 
 def _figure_html(fig, first: bool) -> str:
+    # the dashboard relies on Streamlit's theme; a standalone page needs its own template and room for ticks
+    fig.update_layout(template=charts.TEMPLATE, margin=dict(l=60, r=20, t=56, b=50))
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     return pio.to_html(fig, include_plotlyjs=True if first else False, full_html=False,
                        config={"displaylogo": False, "responsive": True})
+
+
+def _explanation_figures(run, ctx) -> dict:
+    """S1's pictures for the report: example rows, and why the top-scored test row was flagged."""
+    import numpy as np
+
+    result, dataset = run.result, run.dataset
+    figures = {}
+    if result.y is not None and not dataset.is_series and 0 < result.y.sum() < result.y.size:
+        figures["examples"] = charts.example_rows(dataset.X[int(np.flatnonzero(result.y == 0)[0])],
+                                                  dataset.X[int(np.flatnonzero(result.y == 1)[0])],
+                                                  dataset.feature_names)
+    if result.pipeline.spec.input_kind == "rows":
+        row = int(ctx.test_index[ctx.view.order[0]])
+        pair = np.repeat(dataset.X[row:row + 1], 2, axis=0)
+        try:
+            if result.pipeline.spec.reconstruction:
+                figures["explain"] = charts.reconstruction(
+                    pair[0], result.pipeline.reconstruct(pair)[0], dataset.feature_names,
+                    title=f"Top-scored test row {row}: input vs reconstruction (error shaded)")
+            else:
+                mean, std = result.pipeline.normal_profile()
+                figures["explain"] = charts.profile(pair[0], mean, std, dataset.feature_names,
+                                                    title=f"Top-scored test row {row} vs the normal profile")
+            figures["contributions"] = charts.contributions(result.pipeline.feature_contributions(pair)[0],
+                                                            dataset.feature_names,
+                                                            title=f"Features driving row {row}'s score")
+        except Exception:  # an explanation is a bonus; the report must still be produced
+            pass
+    return figures
 
 
 def build_report(run, threshold: float | None = None) -> str:
@@ -53,6 +87,7 @@ def build_report(run, threshold: float | None = None) -> str:
     figures = dict(out["figures"])
     if result.history and (result.history.get("train_loss") or result.history.get("val_loss")):
         figures["loss"] = charts.loss_curves(result.history)
+    figures.update(_explanation_figures(run, ctx))
 
     cards = []
     for key, label in (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"), ("accuracy", "Accuracy"),
@@ -60,8 +95,7 @@ def build_report(run, threshold: float | None = None) -> str:
         if key in metrics and metrics[key] is not None:
             cards.append((label, f"{metrics[key]:.3f}"))
     cards.append(("Flagged test rows", f"{metrics['n_flagged']:,}"))
-    if "tp" in metrics:
-        cards.append(("TP / FP / FN / TN", f"{metrics['tp']} / {metrics['fp']} / {metrics['fn']} / {metrics['tn']}"))
+    cards.append(("Threshold", f"{threshold:.4g}"))
 
     settings = [("Data", run.table_name), ("Rows", f"{dataset.n_rows:,}"),
                 ("Features", ", ".join(dataset.feature_names[:20]) + (" …" if len(dataset.feature_names) > 20 else "")),
@@ -75,7 +109,7 @@ def build_report(run, threshold: float | None = None) -> str:
     if dataset.roles.label is not None:
         settings.insert(3, ("Label", f"{dataset.roles.label} (normal = {dataset.roles.normal_value})"))
 
-    order = ["series", "confusion", "scatter", "histogram", "roc", "pr", "loss"]
+    order = ["series", "confusion", "scatter", "histogram", "roc", "pr", "explain", "contributions", "examples", "loss"]
     panels, first = [], True
     for name in order:
         if name in figures:
@@ -107,5 +141,12 @@ def build_report(run, threshold: float | None = None) -> str:
 <h2>Charts</h2><div class="grid">{''.join(panels)}</div>
 {events_html}
 <footer>Charts are interactive: zoom by dragging, double-click to reset, hover for values.</footer>
-</main></body></html>
+</main>
+<script>
+// charts are drawn while the page is still being laid out; fit each to its panel once it is
+window.addEventListener("load", function () {{
+  document.querySelectorAll(".plotly-graph-div").forEach(function (d) {{ Plotly.Plots.resize(d); }});
+}});
+</script>
+</body></html>
 """

@@ -156,3 +156,16 @@ def test_human_duration():
     assert human_duration(pd.Timedelta(0)) == "single step"
     assert human_duration(pd.Timedelta(days=2, hours=3)) == "2 d 3 h"
     assert human_duration(7) == "7 steps"
+
+
+def test_histogram_switches_to_log_bins_for_scores_spanning_magnitudes():
+    rng = np.random.default_rng(2)
+    scores = np.r_[rng.uniform(1e-4, 3e-4, 900), rng.uniform(5e-3, 2e-2, 100)]
+    y = np.r_[np.zeros(900, int), np.ones(100, int)]
+    hist = histogram(scores, y)
+    assert hist.log and hist.normal.sum() == 900
+    fig = charts.score_histogram(hist, 1e-3, {"p": 2e-4})
+    threshold_line = fig.layout.shapes[0]
+    assert threshold_line.x0 == pytest.approx(-3.0)
+    assert fig.layout.xaxis.ticktext[0].startswith("0.000")
+    assert not histogram(np.linspace(-1, 1, 100), None).log

@@ -27,6 +27,8 @@ from dashboard.ui import friendly_errors
 SESSION = "live_session"  # the running (or last) LiveSession of this browser session
 BUFFER_POINTS = 20_000  # records kept for the chart
 DRAWN_POINTS = 1_500  # points drawn per line (min/max decimation; flagged points always kept)
+# Plain SVG traces, not WebGL: at this size SVG redraws faster, and browsers without a GPU render
+# WebGL in software, which made the page fall behind at two refreshes a second.
 QUEUE_SIZE = 200_000  # records waiting between the stream thread and the page
 REFRESH_SECONDS = 0.5
 SOURCES = ("Replay the current dataset", "MQTT topic", "Kafka topic", "Folder of CSV files")
@@ -36,7 +38,7 @@ class LiveBuffer:
     """The most recent scored records, errors and events, bounded in size (not thread-safe:
     only the page's thread touches it; the stream thread talks to the page through the queue)."""
 
-    def __init__(self, feature_names, max_points: int = BUFFER_POINTS, shown_features: int = 3):
+    def __init__(self, feature_names, max_points: int = BUFFER_POINTS, shown_features: int = 8):
         self.features = list(feature_names)[:shown_features]
         self.seq = deque(maxlen=max_points)
         self.score = deque(maxlen=max_points)
@@ -76,30 +78,35 @@ class LiveSession:
     started: float = field(default_factory=time.time)
 
 
-def live_figure(buffer: LiveBuffer, threshold: float, max_points: int = DRAWN_POINTS) -> go.Figure:
-    """Feature values (top) and scores with the threshold and flagged points (bottom), decimated."""
+def live_figure(buffer: LiveBuffer, threshold: float, max_points: int = DRAWN_POINTS,
+                feature: str | None = None) -> go.Figure:
+    """One feature's values (top; default the first) and the scores with the threshold and flagged
+    points (bottom), decimated. One feature at a time: features in different units would flatten
+    each other on a shared axis."""
     data = buffer.arrays()
+    chosen = feature if feature in data["values"] else next(iter(data["values"]), None)
+    data["values"] = {chosen: data["values"][chosen]} if chosen is not None else {}
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.55, 0.45])
     if data["seq"].size:
         keep = decimate(np.nan_to_num(data["score"]), data["flag"], max_points)
         x = data["seq"][keep]
         for name, values in data["values"].items():
-            fig.add_trace(go.Scattergl(x=x, y=values[keep], mode="lines", name=name, line={"width": 1}), row=1, col=1)
-        fig.add_trace(go.Scattergl(x=x, y=data["score"][keep], mode="lines", name="score",
+            fig.add_trace(go.Scatter(x=x, y=values[keep], mode="lines", name=name, line={"width": 1}), row=1, col=1)
+        fig.add_trace(go.Scatter(x=x, y=data["score"][keep], mode="lines", name="score",
                                    line={"color": NORMAL, "width": 1}), row=2, col=1)
         flagged = keep[data["flag"][keep]]
         if flagged.size:
-            fig.add_trace(go.Scattergl(x=data["seq"][flagged], y=data["score"][flagged], mode="markers",
+            fig.add_trace(go.Scatter(x=data["seq"][flagged], y=data["score"][flagged], mode="markers",
                                        name="flagged", marker={"color": ANOMALY, "size": 6}), row=2, col=1)
             first = next(iter(data["values"].values()), None)
             if first is not None:
-                fig.add_trace(go.Scattergl(x=data["seq"][flagged], y=first[flagged], mode="markers",
+                fig.add_trace(go.Scatter(x=data["seq"][flagged], y=first[flagged], mode="markers",
                                            name="flagged (values)", marker={"color": FLAGGED, "size": 6},
                                            showlegend=False), row=1, col=1)
     fig.add_hline(y=threshold, line={"color": THRESHOLD, "dash": "dash", "width": 1}, row=2, col=1)
     fig.update_layout(height=480, margin={"l": 10, "r": 10, "t": 30, "b": 10}, uirevision="live",
                       legend={"orientation": "h", "y": 1.06}, xaxis2_title="record")
-    fig.update_yaxes(title_text="value", row=1, col=1)
+    fig.update_yaxes(title_text=chosen or "value", row=1, col=1)
     fig.update_yaxes(title_text="score", row=2, col=1)
     return fig
 
@@ -208,14 +215,17 @@ def _panel() -> None:
     c[5].metric("Dropped by the page", f"{session.sink.dropped:,}",
                 help="Records the page could not draw in time (the oldest go first); counters include them.")
     threshold = session.runner.scorer.threshold
-    st.plotly_chart(live_figure(session.buffer, threshold), key="live_chart", width="stretch")
+    feature = st.session_state.get("live_feature")
+    st.plotly_chart(live_figure(session.buffer, threshold, feature=feature), key="live_chart", width="stretch")
     left, right = st.columns(2)
     with left:
         st.markdown("**Flagged events** (newest first)")
         if session.buffer.events:
             events = pd.DataFrame(list(session.buffer.events)[::-1])
-            st.dataframe(events[["start_seq", "end_seq", "length", "peak_score", "start_time"]], hide_index=True,
-                         height=200, key="live_events")
+            columns = ["start_seq", "end_seq", "length", "peak_score"]
+            if events["start_time"].notna().any():
+                columns += ["start_time", "end_time"]
+            st.dataframe(events[columns], hide_index=True, height=200, key="live_events")
         else:
             st.caption("None yet.")
     with right:
@@ -247,6 +257,9 @@ def render() -> None:
         _stop()
         running = False
     st.divider()
+    session = st.session_state.get(SESSION)
+    if session is not None and len(session.buffer.features) > 1:
+        st.selectbox("Feature drawn", session.buffer.features, key="live_feature")
 
     @st.fragment(run_every=REFRESH_SECONDS if running else None)
     def live_panel():

@@ -36,11 +36,30 @@ def _epoch_unit(values: np.ndarray) -> str:
     return "ns"  # pragma: no cover - the last limit is infinite
 
 
+#: Whole numbers that read as compact calendar dates (20240131, 20240131120000) are dates, not epochs:
+#: as epoch seconds or milliseconds they would all fall in 1970-1973 or after 2600.
+_COMPACT_DATE_FORMATS = {8: "%Y%m%d", 14: "%Y%m%d%H%M%S"}
+
+
+def _compact_dates(values: np.ndarray) -> pd.Series | None:
+    if not np.all(values == np.round(values)) or np.any(values <= 0):
+        return None
+    digits = {len(str(int(v))) for v in values[:1000]}
+    if len(digits) != 1 or (size := digits.pop()) not in _COMPACT_DATE_FORMATS:
+        return None
+    text = pd.Series(values.astype(np.int64).astype(str))
+    parsed = pd.to_datetime(text, format=_COMPACT_DATE_FORMATS[size], errors="coerce")
+    return parsed if parsed.notna().all() else None
+
+
 def _from_epoch(numbers: pd.Series, name: str) -> pd.Series:
     values = numbers.to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):
         bad = numbers[~np.isfinite(values)].iloc[0]
         raise DataError(f"The time column {name} holds a non-finite number ({bad!r}); it cannot be a timestamp.")
+    compact = _compact_dates(values)
+    if compact is not None:
+        return compact.set_axis(numbers.index).rename(numbers.name)
     unit = _epoch_unit(values)
     try:
         return pd.to_datetime(numbers.astype(float), unit=unit)
@@ -84,6 +103,8 @@ def parse_time(series: pd.Series) -> pd.Series:
         stored as strings. Epoch numbers are read as seconds, milliseconds, microseconds or
         nanoseconds depending on their magnitude (median below 1e11 = seconds, below 1e14 =
         milliseconds, ...), so both ``1700000000`` and ``1700000000000`` mean November 2023.
+        Whole numbers that are all valid compact dates, ``YYYYMMDD`` or ``YYYYMMDDhhmmss``, are
+        read as such (20240131 is 31 January 2024, not a moment in August 1970).
 
     Returns
     -------

@@ -29,6 +29,13 @@ def test_parse_epoch_seconds_and_milliseconds_by_magnitude(values):
     assert parsed.tolist() == [NOV_2023, NOV_2023 + pd.Timedelta(minutes=1)]
 
 
+def test_compact_calendar_dates_are_not_read_as_epochs():
+    assert parse_time(pd.Series([20240131, 20240201])).tolist() == [pd.Timestamp("2024-01-31"), pd.Timestamp("2024-02-01")]
+    assert parse_time(pd.Series(["20240131120500"])).tolist() == [pd.Timestamp("2024-01-31 12:05")]
+    # Not all valid dates (month 13): plain epoch seconds.
+    assert parse_time(pd.Series([20241399])).iloc[0].year == 1970
+
+
 def test_parse_mixed_utc_offsets_to_one_clock():
     parsed = parse_time(pd.Series(["2020-01-01T00:00:00+01:00", "2020-01-01T00:00:00Z"]))
     assert parsed.iloc[1] - parsed.iloc[0] == pd.Timedelta(hours=1)

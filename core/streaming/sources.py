@@ -278,9 +278,9 @@ class FolderSource(Source):
     def _lines(self, batch_frame) -> list[str]:
         from pyspark.sql import functions as F
 
-        rows = (batch_frame.select("value", F.input_file_name().alias("file"),
-                                   F.monotonically_increasing_id().alias("order"))
-                .orderBy("order").collect())
+        # collect() returns partitions in order and each partition's lines in file order, so no
+        # sort (and no shuffle) is needed to keep every file's header ahead of its lines.
+        rows = batch_frame.select("value", F.input_file_name().alias("file")).collect()
         lines, header, current = [], None, None
         for row in rows:
             text = row["value"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -39,6 +37,8 @@ def render() -> None:
         link("data", "Go to the Data page", icon=":material/arrow_back:")
         return
     if job is not None:
+        settings = st.session_state.get("ad_job_settings", {})
+        st.subheader(f"Training {settings.get('label', job.method)}")
         _follow(job)
         return
     message = state.notice()
@@ -199,21 +199,20 @@ def _device(spec) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+@st.fragment(run_every=0.5)
 def _follow(job: TrainingJob) -> None:
-    """Show a running job's progress until it ends, then store its result."""
+    """Progress of a running job, refreshed twice a second; when it ends, store the result.
+
+    A timed fragment instead of a waiting loop: the page finishes rendering (nothing stays greyed
+    out), Cancel answers at once, and leaving the page does not stop the training.
+    """
     settings = st.session_state.get("ad_job_settings", {})
-    st.subheader(f"Training {settings.get('label', job.method)}")
     if job.running:
-        if st.button("Cancel", icon=":material/stop:", key="train_cancel"):
+        if st.button("Cancel", icon=":material/stop:", key="train_cancel") or job.stop_event.is_set():
             job.cancel()
-        bar = st.progress(0.0, text="Starting…")
-        chart = st.empty()
-        shown = -1
-        while job.running:
-            _draw_progress(job, bar, chart, shown)
-            shown = len(job.progress)
-            time.sleep(0.2)
-        _draw_progress(job, bar, chart, -1)
+            st.caption("Cancelling after the current epoch…")
+        _draw_progress(job)
+        return
     st.session_state.pop(state.JOB, None)
     if job.cancelled:
         state.notice("Training was cancelled. Change the settings and start again when ready.", "warning")
@@ -230,19 +229,18 @@ def _follow(job: TrainingJob) -> None:
     st.rerun()
 
 
-def _draw_progress(job, bar, chart, shown) -> None:
+def _draw_progress(job) -> None:
     progress = list(job.progress)
-    if progress:
-        epoch, total, train_loss, val_loss = progress[-1]
-        text = f"Epoch {epoch}/{total}"
-        if train_loss is not None:
-            text += f" · training loss {train_loss:.4g}"
-        if val_loss is not None:
-            text += f" · validation loss {val_loss:.4g}"
-        bar.progress(min(1.0, epoch / max(1, total)), text=text + f" · {job.elapsed:.0f} s")
-        if len(progress) != shown:
-            history = {"train_loss": [p[2] for p in progress if p[2] is not None],
-                       "val_loss": [p[3] for p in progress if p[3] is not None]}
-            chart.plotly_chart(charts.loss_curves(history), width="stretch", key=f"live_loss_{len(progress)}")
-    else:
-        bar.progress(0.0, text=f"Training… {job.elapsed:.0f} s")
+    if not progress:
+        st.progress(0.0, text=f"Training… {job.elapsed:.0f} s")
+        return
+    epoch, total, train_loss, val_loss = progress[-1]
+    text = f"Epoch {epoch}/{total}"
+    if train_loss is not None:
+        text += f" · training loss {train_loss:.4g}"
+    if val_loss is not None:
+        text += f" · validation loss {val_loss:.4g}"
+    st.progress(min(1.0, epoch / max(1, total)), text=text + f" · {job.elapsed:.0f} s")
+    history = {"train_loss": [p[2] for p in progress if p[2] is not None],
+               "val_loss": [p[3] for p in progress if p[3] is not None]}
+    st.plotly_chart(charts.loss_curves(history), width="stretch", key="live_loss")

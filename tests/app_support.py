@@ -54,12 +54,22 @@ def train(at: AppTest, family: str = "statistical", method: str = "zscore") -> A
     at.radio(key="train_family").set_value(family).run()
     at.selectbox(key=f"train_method_{family}").set_value(method).run()
     at.button(key="train_start").click().run()
-    for _ in range(5):  # the job finishes on a later rerun, which then opens the Results page
-        if at.title and at.title[0].value == "Results":
-            break
-        at.run()
+    wait_for_run(at)
     # the app switched pages itself; tell AppTest, which reruns the page it was last asked for
     return at.switch_page(PAGE["results"]).run()
+
+
+def wait_for_run(at: AppTest, seconds: float = 120) -> AppTest:
+    """Rerun until the background training job has ended and its result is stored."""
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if "ad_job" not in at.session_state and (at.title and at.title[0].value != "Train" or "ad_run" in at.session_state):
+            break
+        time.sleep(0.1)
+        at.run()
+    return at
 
 
 def errors(at: AppTest) -> list[str]:

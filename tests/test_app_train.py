@@ -6,7 +6,7 @@ import numpy as np
 
 from core.errors import TrainingCancelled
 from dashboard import jobs, state
-from tests.app_support import csv_bytes, errors, labelled_rows, no_crash, start, train, upload, widget
+from tests.app_support import wait_for_run, csv_bytes, errors, labelled_rows, no_crash, start, train, upload, widget
 
 
 def test_without_data_points_to_the_data_page():
@@ -119,10 +119,7 @@ def test_deep_method_shows_the_device_and_records_losses():
     assert any("Device: **cpu**" in c.value for c in at.caption)
     at.number_input(key="param_dense_ae_epochs").set_value(3).run()
     at.button(key="train_start").click().run()
-    for _ in range(5):
-        if state.RUN in at.session_state:
-            break
-        at.run()
+    wait_for_run(at)
     no_crash(at)
     run = at.session_state[state.RUN]
     assert len(run.result.history["train_loss"]) == 3
@@ -144,9 +141,6 @@ def test_range_selected_on_results_becomes_the_training_range():
     assert at.radio(key="train_mode").value == "range"
     assert at.slider(key="train_range_value").value == (dt.datetime(2024, 3, 1, 6), dt.datetime(2024, 3, 1, 18))
     at.button(key="train_start").click().run()
-    for _ in range(5):
-        if state.RUN in at.session_state:
-            break
-        at.run()
+    wait_for_run(at)
     run = at.session_state[state.RUN]
     assert int(run.result.train_mask.sum()) == 12 * 60 + 1

@@ -138,8 +138,21 @@ def _choose_model() -> tuple[DetectionPipeline | None, str]:
 def _replay_frame() -> pd.DataFrame | None:
     run, table = state.run(), state.table()
     if run is not None:
-        return run.dataset.frame
+        return run.dataset.frame  # sorted by time when the data is a series
     return table.frame if table is not None else None
+
+
+def _time_column(frame: pd.DataFrame) -> str | None:
+    """The dataset's time column (shown with flagged events), when one is set."""
+    run = state.run()
+    if run is None or run.dataset.frame is not frame or run.dataset.roles.time is None:
+        return None
+    from core.data import resolve_column
+
+    try:
+        return resolve_column(frame, run.dataset.roles.time)
+    except Exception:
+        return None
 
 
 def _choose_source(pipeline: DetectionPipeline):
@@ -156,7 +169,9 @@ def _choose_source(pipeline: DetectionPipeline):
         c1, c2 = st.columns(2)
         rate = c1.number_input("Records per second", 1, 100_000, 200, step=100, key="live_rate")
         loop = c2.checkbox("Loop at the end", value=False, key="live_loop")
-        return (lambda: ReplaySource(frame, rate=float(rate), loop=loop)), f"replay at {rate:,} records/s"
+        source = (lambda: ReplaySource(frame, rate=float(rate), loop=loop))
+        source.time_field = _time_column(frame)
+        return source, f"replay at {rate:,} records/s"
     if kind == SOURCES[1]:
         c1, c2, c3 = st.columns([2, 1, 2])
         host = c1.text_input("Broker host", "127.0.0.1", key="live_mqtt_host")
@@ -184,7 +199,7 @@ def _start(pipeline: DetectionPipeline, make, model_label: str, source_label: st
         # The threshold chosen on the Results page applies here too; the trained model stays unchanged.
         pipeline = DetectionPipeline.from_bytes(pipeline.to_bytes()).set_threshold(float(threshold))
     sink = QueueSink(maxsize=QUEUE_SIZE)
-    runner = StreamRunner(pipeline, make(), sink).start()
+    runner = StreamRunner(pipeline, make(), sink, time_field=getattr(make, "time_field", None)).start()
     st.session_state[SESSION] = LiveSession(runner, sink, LiveBuffer(pipeline.feature_names_), model_label, source_label)
 
 

@@ -85,3 +85,24 @@ def test_buffer_is_bounded_and_the_chart_is_decimated_at_high_rates():
     started = time.perf_counter()
     live_figure(buffer, threshold=0.999)
     assert time.perf_counter() - started < 0.5
+
+
+def test_series_replay_reports_events_with_their_times():
+    n = 300
+    frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=n, freq="min").astype(str),
+                          "value": np.sin(np.arange(n) / 10)})
+    frame.loc[150, "value"] = 5.0
+    at = upload(start(), "series.csv", csv_bytes(frame))
+    at = train(at, "statistical", "zscore")
+    at.switch_page(LIVE).run()
+    at.number_input(key="live_rate").set_value(5000).run()
+    at.button(key="live_start").click().run()
+    session = at.session_state[SESSION]
+    deadline = time.time() + 20
+    while session.runner.running and time.time() < deadline:
+        time.sleep(0.1)
+    at.run()
+    no_crash(at)
+    event = next(e for e in session.buffer.events if e["start_seq"] == 150)
+    assert event["start_time"] == "2026-01-01 02:30:00"
+    assert any("start_time" in str(frame_element.value.columns.tolist()) for frame_element in at.dataframe)

@@ -144,6 +144,8 @@ class MQTTSource(_QueuedSource):
         self.client.on_message = lambda c, userdata, message: self._queue.put((message.payload, time.time()))
         self.client.on_subscribe = lambda *args: subscribed.set()
         self.client.subscribe(self.topic, qos=self.qos)
+        # paho reconnects by itself after a broker restart; subscribe again each time it does.
+        self.client.on_connect = lambda c, userdata, flags, reason, props: c.subscribe(self.topic, qos=self.qos)
         if not subscribed.wait(10):
             self.close()
             raise DataError(f"The MQTT broker did not confirm the subscription to '{self.topic}'.")

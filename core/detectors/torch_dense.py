@@ -15,7 +15,7 @@ from torch import nn
 
 from ..errors import DataError
 from .base import check_features
-from .torch_training import EVAL_BATCH_SIZE, TorchAutoencoderBase, _split_rows, cpu_threads, reconstruct_batches
+from .torch_training import EVAL_BATCH_SIZE, TorchAutoencoderBase, _split_rows, reconstruct_batches
 
 
 def parse_hidden(hidden) -> tuple[int, ...]:
@@ -108,9 +108,8 @@ class DenseAutoencoderDetector(TorchAutoencoderBase):
 
     def _reconstruct(self, X):
         rows = torch.as_tensor(X, dtype=torch.float32, device=self.device_)
-        with cpu_threads(self.device_, self.model_):
-            output = reconstruct_batches(self.model_, lambda index: rows[index], X.shape[0], self.device_,
-                                         EVAL_BATCH_SIZE)
+        output = reconstruct_batches(self.model_, lambda index: rows[index], X.shape[0], self.device_,
+                                     EVAL_BATCH_SIZE)
         return output.astype(np.float64)
 
     def _score(self, X):

@@ -27,8 +27,6 @@ from .base import BaseDetector
 EVAL_BATCH_SIZE = 2048
 #: How many batches run between two ``should_stop`` checks inside an epoch.
 STOP_CHECK_EVERY = 16
-#: Below this many multiply-adds per sample and step, a second CPU thread costs more than it saves.
-SMALL_MODEL_WORK = 2_000_000
 
 
 @dataclass
@@ -58,30 +56,6 @@ def seed_everything(seed: int) -> None:
     """Seed torch (weights, dropout) and numpy's global generator, so a fit is repeatable."""
     torch.manual_seed(int(seed))
     np.random.seed(int(seed) % 2**32)
-
-
-@contextlib.contextmanager
-def cpu_threads(device: str, model: nn.Module | None = None):
-    """Use one CPU thread for small models, restoring the caller's setting afterwards.
-
-    The per-step matrix products of a small network (a 64-unit LSTM on a batch of 32) are too small
-    to split between cores: a second thread mostly waits on the first, and on a shared machine it
-    waits on other processes too. Large models keep torch's default.
-    """
-    previous = torch.get_num_threads()
-    small = model is not None and _work_per_sample(model) < SMALL_MODEL_WORK
-    if device == "cpu" and small and previous > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
-
-
-def _work_per_sample(model: nn.Module) -> int:
-    """Rough multiply-adds per sample: the parameter count (times the sequence length for RNNs)."""
-    return sum(p.numel() for p in model.parameters()) * int(getattr(model, "steps_per_sample", 1))
 
 
 def model_state(model: nn.Module, prefix: str = "weights.") -> dict[str, np.ndarray]:
@@ -294,10 +268,9 @@ class TorchAutoencoderBase(BaseDetector):
     def _train(self, take, train_index: np.ndarray, val_index: np.ndarray, loss_fn, progress, should_stop):
         device = self.device_
         as_index = lambda rows: torch.as_tensor(np.asarray(rows, dtype=np.int64), device=device)  # noqa: E731
-        with cpu_threads(device, self.model_):
-            self.history_ = train_autoencoder(
-                self.model_, take, as_index(train_index), as_index(val_index), loss_fn, self._settings(),
-                progress=progress, should_stop=should_stop)
+        self.history_ = train_autoencoder(
+            self.model_, take, as_index(train_index), as_index(val_index), loss_fn, self._settings(),
+            progress=progress, should_stop=should_stop)
 
     def _get_model_state(self) -> dict[str, Any]:
         return model_state(self.model_)

@@ -425,7 +425,7 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
                        event_spans: tuple[np.ndarray, np.ndarray] | None = None,
                        train_span: tuple | None = None, zoom: tuple | None = None,
                        max_features: int = 4, height: int | None = None, base_index: np.ndarray | None = None,
-                       time_axis: bool = False) -> go.Figure:
+                       time_axis: bool = False, dragmode: str = "zoom") -> go.Figure:
     """The series (one panel per feature, flagged points orange) above the score, on one time axis.
 
     Labelled anomaly windows are shaded red, detected events orange, the training range grey.
@@ -497,6 +497,6 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
     if zoom is not None:
         xaxis["range"] = list(zoom)
     layout = _layout_dict(None, height or 220 + 150 * n_panels, xaxis=xaxis, shapes=shapes, annotations=annotations,
-                          dragmode="zoom", **layout_axes)
+                          dragmode=dragmode, selectdirection="h", **layout_axes)
     layout["legend"] = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0)  # clear of the toolbar
     return go.Figure(data=traces, layout=layout)

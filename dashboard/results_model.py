@@ -77,7 +77,8 @@ def events_at(ctx: ResultContext, threshold: float, min_gap: int = 0) -> pd.Data
     return find_events(scores > threshold, scores, time=time, min_gap=min_gap)
 
 
-def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_gap: int = 0) -> dict:
+def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_gap: int = 0,
+                      dragmode: str = "zoom") -> dict:
     """Metrics, events and every figure that depends on ``threshold``.
 
     Returns
@@ -98,7 +99,7 @@ def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_ga
         figures["series"] = charts.series_with_scores(
             ctx.x_axis, ctx.dataset.X, ctx.dataset.feature_names, ctx.result.scores, threshold,
             label_spans=ctx.label_spans, event_spans=spans, train_span=ctx.train_span, zoom=zoom, base_index=base,
-            time_axis=True)
+            time_axis=True, dragmode=dragmode)
     else:
         events = None
     x = ctx.x_axis[ctx.test_index]

@@ -12,6 +12,7 @@ from dashboard.compute import STRATEGY_CHOICES, strategy_threshold
 from dashboard.results_model import ResultContext, strategy_names, threshold_figures
 from dashboard.ui import friendly_errors, go, link, seconds
 
+DRAG_ZOOM, DRAG_SELECT = "Zoom in", "Pick a normal range for training"
 CARDS = [("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"), ("accuracy", "Accuracy"),
          ("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC")]
 
@@ -67,7 +68,8 @@ def _header(run: state.Run) -> None:
 def _keys(run: state.Run) -> dict[str, str]:
     tag = f"{int(run.created * 1000)}"
     return {"strategy": f"thr_strategy_{tag}", "slider": f"thr_slider_{tag}", "number": f"thr_number_{tag}",
-            "param": f"thr_param_{tag}", "event": f"thr_events_{tag}", "gap": f"thr_gap_{tag}"}
+            "param": f"thr_param_{tag}", "event": f"thr_events_{tag}", "gap": f"thr_gap_{tag}",
+            "drag": f"thr_drag_{tag}"}
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -85,7 +87,8 @@ def threshold_section(run: state.Run) -> None:
         if ctx.is_series:
             zoom = st.session_state.get(keys["event"] + "_zoom")
         gap = int(st.session_state.get(keys["gap"], 0))
-        out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap)
+        dragmode = "select" if st.session_state.get(keys["drag"]) == DRAG_SELECT else "zoom"
+        out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode=dragmode)
         _cards(out["metrics"], ctx.view.at(run.result.threshold), ctx.view.labelled)
         figures = out["figures"]
         if ctx.is_series:
@@ -190,8 +193,11 @@ def ctx_rows(metrics: dict) -> int:
 def _series(run: state.Run, ctx: ResultContext, figure, events: pd.DataFrame, threshold: float) -> None:
     keys = _keys(run)
     st.subheader("Over time")
-    st.caption("Orange: flagged points and detected events · red shading: labelled anomalies · grey: training range. "
-               "Use the box-select tool on the chart to pick a normal period for retraining.")
+    c1, c2 = st.columns([3, 2], vertical_alignment="center")
+    c1.caption("Orange: flagged points and detected events · red shading: labelled anomalies · grey: training "
+               "range. Double-click the chart to zoom back out.")
+    c2.segmented_control("Dragging on the chart will", [DRAG_ZOOM, DRAG_SELECT], default=DRAG_ZOOM,
+                         key=keys["drag"], label_visibility="collapsed")
     state_chart = st.plotly_chart(figure, width="stretch", key=f"res_series_{keys['event']}", on_select="rerun",
                                   selection_mode=("box",))
     box = _box_range(state_chart)

@@ -93,3 +93,20 @@ def test_time_series_leads_with_the_series_and_events():
     assert any("Events" in m.value for m in at.markdown)
     events = [d for d in at.dataframe if d.key and d.key.startswith("thr_events_")]
     assert events and len(events[0].value) > 0
+
+
+def test_window_methods_explain_a_time_step_in_context():
+    for family, method in (("statistical", "rolling_median"), ("classical", "windowed_pca")):
+        at = load_sample(start(), "sine_spikes.csv")
+        at = train(at, family, method)
+        no_crash(at)
+        assert not errors(at), (method, errors(at))
+        specs = [c.proto.spec for c in at.get("plotly_chart")]
+        assert any("around row" in spec for spec in specs), method
+
+
+def test_supervised_forest_results():
+    at = _trained(("classical", "random_forest"))
+    no_crash(at)
+    assert not errors(at)
+    assert float(_metrics(at)["ROC-AUC"]) > 0.95

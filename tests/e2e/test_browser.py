@@ -149,6 +149,23 @@ def test_sample_series_results(page, app_url):
         page.set_viewport_size({"width": 1440, "height": 1500})
         time.sleep(1.0)
         page.screenshot(path=str(ROOT / "docs" / "screenshot_results.png"))
+        page.set_viewport_size({"width": 1440, "height": 1000})
+
+    # a range dragged on the series becomes the normal training range on the Train page
+    page.get_by_text("Pick a normal range for training").click()
+    _idle(page, 1.0)
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 150, y0 + 60, steps=10)
+    page.mouse.move(x0 + 300, y0 + 120, steps=10)
+    page.mouse.up()
+    page.get_by_role("button", name="Train on this range").click()
+    page.get_by_text("Range taken from your selection").wait_for()
+    assert page.get_by_role("radio", name="a time range").is_checked()
 
 
 def test_deep_training_shows_progress_and_can_be_cancelled(page, app_url):

@@ -188,9 +188,9 @@ def test_sine_with_spikes_is_deterministic():
     assert np.abs(X[y == 1, 0]).min() > 0.8  # every spike is at least 2 minus the wave's amplitude
 
 
-def test_registry_does_not_import_tensorflow():
+def test_registry_does_not_import_tensorflow_and_keras_needs_no_torch():
     code = ("import sys, core.registry, core.detectors.keras_dense; "
-            "print([m for m in ('tensorflow', 'keras') if m in sys.modules])")
+            "print([m for m in ('tensorflow', 'keras', 'torch') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

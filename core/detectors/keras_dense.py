@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DataError, TrainingCancelled
 from .base import BaseDetector, check_features
-from .torch_dense import parse_hidden
+from .deep_common import check_training_params, parse_hidden, split_rows
 
 #: Rows per forward pass when scoring.
 SCORE_BATCH_ROWS = 4096
@@ -30,12 +30,6 @@ def _keras():
     import keras
 
     return keras
-
-
-def _split_rows(n_rows: int, fraction: float, seed: int):
-    from .torch_training import _split_rows as split  # same split as the PyTorch model (numpy only)
-
-    return split(n_rows, fraction, seed)
 
 
 def _callback(keras, n_epochs: int, progress, should_stop):
@@ -128,14 +122,12 @@ class KerasDenseAutoencoderDetector(BaseDetector):
         return model
 
     def _fit(self, X, y, *, progress, should_stop):
-        from .torch_training import TrainSettings  # reuse the parameter checks (no torch work is done)
-
-        TrainSettings(int(self.epochs), int(self.batch_size), float(self.learning_rate), int(self.patience),
-                      int(self.random_state), "cpu").check()
+        check_training_params(self.epochs, self.batch_size, self.learning_rate, self.patience,
+                              self.validation_fraction)
         keras = _keras()
         self.model_ = self._build_model(X.shape[1])
         data = X.astype(np.float32)
-        train_rows, val_rows = _split_rows(X.shape[0], float(self.validation_fraction), int(self.random_state))
+        train_rows, val_rows = split_rows(X.shape[0], float(self.validation_fraction), int(self.random_state))
         validation = (data[val_rows], data[val_rows]) if val_rows.size else None
         callbacks = [_callback(keras, int(self.epochs), progress, should_stop)]
         if int(self.patience) > 0:

@@ -13,20 +13,9 @@ import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..errors import DataError
 from .base import check_features
-from .torch_training import EVAL_BATCH_SIZE, TorchAutoencoderBase, _split_rows, reconstruct_batches
-
-
-def parse_hidden(hidden) -> tuple[int, ...]:
-    """``"32,16,8"`` (or a sequence of ints) -> ``(32, 16, 8)``: the encoder's layer sizes."""
-    try:
-        sizes = tuple(int(v) for v in (hidden.split(",") if isinstance(hidden, str) else hidden))
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"Layer sizes must be whole numbers separated by commas, got {hidden!r}.") from exc
-    if not sizes or min(sizes) < 1:
-        raise DataError(f"Layer sizes must be positive, got {hidden!r}.")
-    return sizes
+from .deep_common import parse_hidden, split_rows
+from .torch_training import EVAL_BATCH_SIZE, TorchAutoencoderBase, reconstruct_batches
 
 
 class DenseAutoencoder(nn.Module):
@@ -103,7 +92,7 @@ class DenseAutoencoderDetector(TorchAutoencoderBase):
         fraction = self._check_validation_fraction()
         self.model_ = self._new_model(X.shape[1])
         rows = torch.as_tensor(X, dtype=torch.float32, device=self.device_)
-        train_index, val_index = _split_rows(X.shape[0], fraction, int(self.random_state))
+        train_index, val_index = split_rows(X.shape[0], fraction, int(self.random_state))
         self._train(lambda index: rows[index], train_index, val_index, F.l1_loss, progress, should_stop)
 
     def _reconstruct(self, X):

@@ -22,6 +22,7 @@ from torch import nn
 from ..device import resolve_device
 from ..errors import DataError, TrainingCancelled
 from .base import BaseDetector
+from .deep_common import check_training_params
 
 #: Rows (or windows) per forward pass when scoring or validating: large, since no gradients are kept.
 EVAL_BATCH_SIZE = 2048
@@ -42,14 +43,7 @@ class TrainSettings:
     reduce_lr_on_plateau: bool = False
 
     def check(self) -> None:
-        if self.epochs < 1:
-            raise DataError(f"epochs must be at least 1, got {self.epochs}.")
-        if self.batch_size < 1:
-            raise DataError(f"batch_size must be at least 1, got {self.batch_size}.")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise DataError(f"learning_rate must be a positive number, got {self.learning_rate}.")
-        if self.patience < 0:
-            raise DataError(f"patience must be 0 (never stop early) or more, got {self.patience}.")
+        check_training_params(self.epochs, self.batch_size, self.learning_rate, self.patience, 0.0)
 
 
 def seed_everything(seed: int) -> None:
@@ -223,15 +217,6 @@ def reconstruct_batches(model, take, n_samples: int, device: str,
     return np.concatenate(outputs, axis=0)
 
 
-def _split_rows(n_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random (seeded) train / validation row indices; no validation when too few rows."""
-    order = np.random.default_rng(seed).permutation(n_rows)
-    n_val = int(round(fraction * n_rows))
-    if n_val < 1 or n_rows - n_val < 1:
-        return np.sort(order), order[:0]
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
 class TorchAutoencoderBase(BaseDetector):
     """What the PyTorch detectors share: device choice, seeding, the training call and weight state.
 
@@ -248,10 +233,9 @@ class TorchAutoencoderBase(BaseDetector):
         raise NotImplementedError
 
     def _check_validation_fraction(self) -> float:
-        fraction = float(self.validation_fraction)
-        if not 0.0 <= fraction < 1.0:
-            raise DataError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}.")
-        return fraction
+        check_training_params(self.epochs, self.batch_size, self.learning_rate, self.patience,
+                              self.validation_fraction)
+        return float(self.validation_fraction)
 
     def _settings(self) -> TrainSettings:
         return TrainSettings(epochs=int(self.epochs), batch_size=int(self.batch_size),

@@ -114,7 +114,7 @@ class BaseDetector(BaseEstimator):
     def score_samples(self, X) -> np.ndarray:
         """Anomaly score per row, higher = more anomalous."""
         check_is_fitted(self, "threshold_")
-        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_rows())
+        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_score_rows())
         return self._checked_scores(self._score(X), X.shape[0])
 
     def decision_function(self, X) -> np.ndarray:
@@ -132,7 +132,7 @@ class BaseDetector(BaseEstimator):
         deviations; reconstruction models return their per-feature reconstruction errors.
         """
         check_is_fitted(self, "threshold_")
-        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_rows())
+        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_score_rows())
         return np.abs((X - self.train_mean_) / self.train_std_)
 
     def reconstruct(self, X) -> np.ndarray:
@@ -140,7 +140,7 @@ class BaseDetector(BaseEstimator):
         if not self.is_reconstruction:
             raise DataError(f"{type(self).__name__} does not reconstruct its input.")
         check_is_fitted(self, "threshold_")
-        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_rows())
+        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_score_rows())
         return self._reconstruct(X)
 
     # -- serialisation (see core.bundle) -------------------------------------------------------
@@ -191,6 +191,10 @@ class BaseDetector(BaseEstimator):
 
     def _min_rows(self) -> int:
         return self.min_train_rows
+
+    def _min_score_rows(self) -> int:
+        # a row model scores any single row; a window model needs its window's worth of steps
+        return 1 if self.input_kind == "rows" else self._min_rows()
 
     def _remember_profile(self, X: np.ndarray) -> None:
         """Keep the training mean / std used by the default :meth:`feature_scores`."""

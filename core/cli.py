@@ -62,6 +62,9 @@ def _build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--sink", default="stdout", help="stdout, csv:FILE, mqtt://HOST:PORT/TOPIC, kafka://...")
     stream.add_argument("--max-records", type=int, help="stop after this many records")
     stream.add_argument("--timeout", type=float, help="stop after this many seconds")
+    stream.add_argument("--time-field", help="record field holding the timestamp (kept in the output)")
+    stream.add_argument("--only-anomalies", action="store_true", help="emit flagged records only")
+    stream.add_argument("--rate", type=float, help="replay speed in records per second")
     return parser
 
 
@@ -179,7 +182,8 @@ def _cmd_score(args) -> int:
 def _cmd_stream(args) -> int:
     from .streaming import run_stream
 
-    run_stream(args.model, args.source, args.sink, max_records=args.max_records, timeout=args.timeout)
+    run_stream(args.model, args.source, args.sink, max_records=args.max_records, timeout=args.timeout,
+               time_field=args.time_field, only_anomalies=args.only_anomalies, rate=args.rate)
     return 0
 
 

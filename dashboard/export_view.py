@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.errors import DataError
 from dashboard import state
-from dashboard.ui import digest_bytes, friendly_errors, link, parse_bytes
+from dashboard.ui import digest_bytes, friendly_errors, parse_bytes
 
 
 def scored_frame(run: state.Run, threshold: float) -> pd.DataFrame:

@@ -78,37 +78,42 @@ def _clip(value: float, low: float, high: float) -> float:
 
 @st.fragment
 def threshold_section(run: state.Run) -> None:
+    # a fragment reruns on its own, outside the router's guard: it needs its own
+    with friendly_errors("updating the results"):
+        _threshold_section(run)
+
+
+def _threshold_section(run: state.Run) -> None:
     ctx = run.cache["context"]
     threshold = _threshold_controls(run, ctx)
     st.session_state[state.THRESHOLD] = threshold
-    with friendly_errors("updating the results"):
-        zoom = None
-        keys = _keys(run)
-        if ctx.is_series:
-            zoom = st.session_state.get(keys["event"] + "_zoom")
-        gap = int(st.session_state.get(keys["gap"], 0))
-        dragmode = "select" if st.session_state.get(keys["drag"]) == DRAG_SELECT else "zoom"
-        out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode=dragmode)
-        _cards(out["metrics"], ctx.view.at(run.result.threshold), ctx.view.labelled)
-        figures = out["figures"]
-        if ctx.is_series:
-            _series(run, ctx, figures["series"], out["events"], threshold)
-        scores_tab, matrix_tab = st.tabs(["Scores", "Confusion matrix and curves"])
-        with scores_tab:
-            c1, c2 = st.columns(2)
-            c1.plotly_chart(figures["scatter"], width="stretch", key="res_scatter")
-            c2.plotly_chart(figures["histogram"], width="stretch", key="res_hist")
-        with matrix_tab:
-            if "confusion" not in figures:
-                st.info("A confusion matrix needs labels.", icon=":material/label_off:")
+    zoom = None
+    keys = _keys(run)
+    if ctx.is_series:
+        zoom = st.session_state.get(keys["event"] + "_zoom")
+    gap = int(st.session_state.get(keys["gap"], 0))
+    dragmode = "select" if st.session_state.get(keys["drag"]) == DRAG_SELECT else "zoom"
+    out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode=dragmode)
+    _cards(out["metrics"], ctx.view.at(run.result.threshold), ctx.view.labelled)
+    figures = out["figures"]
+    if ctx.is_series:
+        _series(run, ctx, figures["series"], out["events"], threshold)
+    scores_tab, matrix_tab = st.tabs(["Scores", "Confusion matrix and curves"])
+    with scores_tab:
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(figures["scatter"], width="stretch", key="res_scatter")
+        c2.plotly_chart(figures["histogram"], width="stretch", key="res_hist")
+    with matrix_tab:
+        if "confusion" not in figures:
+            st.info("A confusion matrix needs labels.", icon=":material/label_off:")
+        else:
+            c1, c2, c3 = st.columns(3)
+            c1.plotly_chart(figures["confusion"], width="stretch", key="res_confusion")
+            if "roc" in figures:
+                c2.plotly_chart(figures["roc"], width="stretch", key="res_roc")
+                c3.plotly_chart(figures["pr"], width="stretch", key="res_pr")
             else:
-                c1, c2, c3 = st.columns(3)
-                c1.plotly_chart(figures["confusion"], width="stretch", key="res_confusion")
-                if "roc" in figures:
-                    c2.plotly_chart(figures["roc"], width="stretch", key="res_roc")
-                    c3.plotly_chart(figures["pr"], width="stretch", key="res_pr")
-                else:
-                    c2.info("The test part holds only one class, so there are no ROC or PR curves.")
+                c2.info("The test part holds only one class, so there are no ROC or PR curves.")
 
 
 def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
@@ -304,8 +309,13 @@ def _explain_window(run: state.Run, a: int, b: int, pad: int) -> None:
 # ------------------------------------------------------------------------------------------------
 @st.fragment
 def explain_section(run: state.Run) -> None:
+    with friendly_errors("explaining a row"):
+        _explain_section(run)
+
+
+def _explain_section(run: state.Run) -> None:
     ctx: ResultContext = run.cache["context"]
-    result, dataset, spec = run.result, run.dataset, run.spec
+    result, dataset = run.result, run.dataset
     st.subheader("Why was a row flagged?")
     threshold = float(st.session_state.get(state.THRESHOLD, result.threshold))
     top = ctx.view.order[:25]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.registry import get_method, list_methods
-from core.thresholds import STRATEGIES
 from dashboard import charts, state
 from dashboard.jobs import TrainingJob
 from dashboard.ui import friendly_errors, go, link, seconds
@@ -206,6 +204,11 @@ def _follow(job: TrainingJob) -> None:
     A timed fragment instead of a waiting loop: the page finishes rendering (nothing stays greyed
     out), Cancel answers at once, and leaving the page does not stop the training.
     """
+    with friendly_errors("following the training"):
+        _follow_body(job)
+
+
+def _follow_body(job: TrainingJob) -> None:
     settings = st.session_state.get("ad_job_settings", {})
     if job.running:
         if st.button("Cancel", icon=":material/stop:", key="train_cancel") or job.stop_event.is_set():

@@ -1,7 +1,5 @@
 """Export page and report: downloads, scoring a new file with a saved bundle, friendly bundle errors."""
 
-import io
-
 import numpy as np
 import pandas as pd
 

@@ -1,8 +1,5 @@
 """Results page: metrics, the live threshold, strategies, series view, explanations."""
 
-import numpy as np
-import pandas as pd
-
 from tests.app_support import csv_bytes, errors, labelled_rows, load_sample, no_crash, start, train, upload, widget
 
 

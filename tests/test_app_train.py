@@ -2,11 +2,9 @@
 
 import time
 
-import numpy as np
-
 from core.errors import TrainingCancelled
 from dashboard import jobs, state
-from tests.app_support import wait_for_run, csv_bytes, errors, labelled_rows, no_crash, start, train, upload, widget
+from tests.app_support import wait_for_run, csv_bytes, errors, labelled_rows, no_crash, start, train, upload
 
 
 def test_without_data_points_to_the_data_page():

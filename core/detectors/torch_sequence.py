@@ -21,11 +21,7 @@ from torch import nn
 from ..errors import DataError
 from ..windows import fold_window_errors, sliding_windows, window_starts
 from .base import check_features
-from .torch_training import TorchAutoencoderBase, reconstruct_batches
-
-#: Windows per forward pass when scoring (large: no gradients are kept).
-SCORE_BATCH_WINDOWS = 1024
-
+from .torch_training import EVAL_BATCH_SIZE, TorchAutoencoderBase, reconstruct_batches
 
 class StackedLSTM(nn.Module):
     """``num_layers`` single-layer, time-major LSTMs with dropout between them.
@@ -154,7 +150,7 @@ class _WindowAutoencoderDetector(TorchAutoencoderBase):
     def _windows_and_reconstructions(self, X: np.ndarray):
         starts = self._window_starts(X.shape[0], 1)
         rebuilt = reconstruct_batches(self.model_, self._window_taker(X, starts), starts.size,
-                                      self.device_, SCORE_BATCH_WINDOWS)
+                                      self.device_, EVAL_BATCH_SIZE)
         windows, _ = sliding_windows(X, self._window(), 1)  # a view: no copy of the series
         return windows, rebuilt, starts
 

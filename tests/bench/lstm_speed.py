@@ -160,6 +160,16 @@ def ours_score_seconds(detector, series: np.ndarray) -> tuple[float, int]:
     return time.perf_counter() - start, series.shape[0] - WINDOW + 1
 
 
+def training_flops_per_window() -> float:
+    """Floating-point operations of one training window: 2 per multiply-add, forward + backward ~ 3x forward."""
+    hidden, latent, layers = S2["hidden_size"], S2["latent_size"], S2["num_layers"]
+    per_step = 0
+    for inputs in ([1] + [hidden] * (layers - 1)) + ([latent] + [hidden] * (layers - 1)):
+        per_step += 4 * hidden * (inputs + hidden)  # the four gates of one LSTM layer
+    per_step += hidden  # the output layer
+    return 3 * 2 * per_step * WINDOW
+
+
 BASELINE, OURS = "S2 loop (Dataset + DataLoader)", "lstm_ae (this product)"
 
 
@@ -194,7 +204,11 @@ def speed(epochs: int, repeats: int) -> None:
         typical[name] = n_windows[name] / statistics.median(epoch_times[name])
         scoring[name] = max(score_rates[name])
         print(f"{name:<44} {n_windows[name]:>8} {best[name]:>17,.0f} {typical[name]:>8,.0f} {scoring[name]:>12,.0f}")
-    print(f"\nlstm_ae / S2 at batch 32: training {best[OURS] / best[BASELINE]:.2f}x (best epochs), "
+    flops = training_flops_per_window()
+    print(f"\nArithmetic: about {flops / 1e6:.0f} MFLOP per training window (forward + backward ~ 3x the "
+          f"forward's multiply-adds); lstm_ae's best epoch runs at ~{best[OURS] * flops / 1e9:.0f} GFLOP/s, "
+          "S2's at ~{:.0f} GFLOP/s.".format(best[BASELINE] * flops / 1e9))
+    print(f"lstm_ae / S2 at batch 32: training {best[OURS] / best[BASELINE]:.2f}x (best epochs), "
           f"{typical[OURS] / typical[BASELINE]:.2f}x (median epochs); scoring {scoring[OURS] / scoring[BASELINE]:.2f}x")
 
 

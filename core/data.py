@@ -336,7 +336,7 @@ def prepare(frame: pd.DataFrame, roles: Roles, *, drop_missing: bool = False,
         if np.any(order != np.arange(order.size)):
             warnings.append("Rows were sorted by time.")
         selected = selected.iloc[order].reset_index(drop=True)
-        selected[time_col] = parsed.iloc[order].to_numpy()
+        selected[time_col] = parsed.iloc[order].reset_index(drop=True)  # keeps time zones
         matrix = matrix[order]
         y = y[order] if y is not None else None
         time = selected[time_col]

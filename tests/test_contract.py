@@ -152,3 +152,11 @@ def test_import_core_loads_no_heavy_framework():
             "heavy = [m for m in ('torch', 'tensorflow', 'pyspark') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_pca_keeps_a_component_out_and_needs_two_features():
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    detector = create_detector("pca").fit(X)
+    assert detector.estimator_.n_components_ <= 3 and detector.decision_scores_.max() > 0
+    with pytest.raises(DataError, match="two features"):
+        create_detector("pca").fit(X[:, :1])

@@ -163,3 +163,10 @@ def test_column_summary():
     row_a = summary.set_index("column").loc["a"]
     assert row_a["missing"] == 1 and row_a["min"] == 1.0 and row_a["max"] == 3.0
     assert bool(summary.set_index("column").loc["b", "constant"])
+
+
+def test_time_zones_survive_sorting():
+    frame = pd.DataFrame({"t": ["2024-01-01T00:01:00+01:00", "2024-01-01T00:00:00+01:00"], "v": [2.0, 1.0]})
+    data = prepare(frame, Roles(time="t"))
+    assert isinstance(data.time.dtype, pd.DatetimeTZDtype)
+    assert data.X[:, 0].tolist() == [1.0, 2.0]

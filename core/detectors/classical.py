@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DataError
 from .base import BaseDetector
 
 
@@ -146,9 +147,16 @@ class PCADetector(_SklearnDetector):
     def _fit(self, X, y, *, progress, should_stop):
         from sklearn.decomposition import PCA
 
-        limit = min(X.shape) - 1 if min(X.shape) > 1 else 1
-        n = self.n_components if self.n_components < 1 else max(1, min(int(self.n_components), limit))
-        self.estimator_ = PCA(n_components=n, svd_solver="full").fit(X)
+        if X.shape[1] < 2:
+            raise DataError("PCA needs at least two features: one component reconstructs a single feature "
+                            "exactly. Use windowed_pca for a single series.")
+        # keep at least one component out, otherwise every reconstruction error is zero
+        limit = min(X.shape[0], X.shape[1]) - 1
+        n = self.n_components if self.n_components < 1 else int(self.n_components)
+        estimator = PCA(n_components=n, svd_solver="full").fit(X)
+        if estimator.n_components_ > limit:
+            estimator = PCA(n_components=max(1, limit), svd_solver="full").fit(X)
+        self.estimator_ = estimator
 
     def _reconstruct(self, X):
         return self.estimator_.inverse_transform(self.estimator_.transform(X))

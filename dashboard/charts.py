@@ -89,7 +89,7 @@ def empty_figure(message: str, height: int = 240) -> go.Figure:
 # Data page
 # ------------------------------------------------------------------------------------------------
 def distributions(frame: pd.DataFrame, columns: Sequence[str], label: str | None = None,
-                  max_rows: int = 200_000) -> go.Figure:
+                  max_rows: int = 50_000) -> go.Figure:
     """Histogram of each chosen column (split by label when one is given), one small panel each."""
     columns = list(columns)[:12]
     if not columns:

@@ -53,6 +53,7 @@ def render() -> None:
         st.warning(f"{spec.label} is supervised: set a label column on the Data page first.", icon=":material/warning:")
     if st.button(f"Train {spec.label}", type="primary", icon=":material/play_arrow:", disabled=disabled,
                  key="train_start"):
+        _preload(spec)
         job = TrainingJob(dataset, spec.name, params, **options).start()
         st.session_state[state.JOB] = job
         st.session_state["ad_job_settings"] = {"method": spec.name, "label": spec.label, "params": params,
@@ -178,6 +179,24 @@ def _threshold(dataset):
             st.caption("A quarter of the training part is held out to choose it.")
             return "best_f1"
     return None
+
+
+def _preload(spec) -> None:
+    """Import the method's framework here, in the page's thread, before training starts on another.
+
+    Importing TensorFlow/Keras for the first time on a background thread while Streamlit keeps
+    running scripts on this one can leave Keras half initialised; once imported, both are safe.
+    """
+    if spec.heavy_framework is None:
+        return
+    with st.spinner(f"Loading {'TensorFlow' if spec.heavy_framework == 'tensorflow' else 'PyTorch'}…"):
+        spec.load_class()  # the detector's module
+        if spec.heavy_framework == "tensorflow":
+            from core.detectors.keras_dense import _keras
+
+            _keras()
+        else:
+            import torch  # noqa: F401
 
 
 def _device(spec) -> None:

@@ -65,7 +65,7 @@ def wait_for_run(at: AppTest, seconds: float = 120) -> AppTest:
 
     deadline = time.time() + seconds
     while time.time() < deadline:
-        if "ad_job" not in at.session_state and (at.title and at.title[0].value != "Train" or "ad_run" in at.session_state):
+        if "ad_job" not in at.session_state:  # finished: stored, cancelled or failed
             break
         time.sleep(0.1)
         at.run()

@@ -58,8 +58,9 @@ def _source() -> None:
                 "heartbeats.csv": "140-sample heartbeats, normal and four abnormal shapes (label 1 = normal)",
             }
             col1, col2 = st.columns([3, 1], vertical_alignment="bottom")
+            names = [p.name for p in files]
             choice = col1.selectbox("Sample", files, format_func=lambda p: f"{p.name} — {descriptions.get(p.name, '')}",
-                                    key="data_sample")
+                                    index=names.index("sensor.csv") if "sensor.csv" in names else 0, key="data_sample")
             if col2.button("Load sample", key="data_sample_load", width="stretch"):
                 _load_path(str(choice), "sample")
     with path:

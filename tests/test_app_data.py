@@ -139,3 +139,18 @@ def test_bad_upload_after_good_data_keeps_an_explanation():
     at = upload(at, "bad.csv", b'a,b\n1,"unterminated\n2,3\n')
     no_crash(at)
     assert errors(at) or "400 rows" in _ready(at)
+
+
+def test_unparsable_time_column_is_explained():
+    frame = labelled_rows(30)
+    frame.insert(0, "when", ["yesterday-ish"] * 30)
+    at = upload(start(), "times.csv", csv_bytes(frame))
+    widget(at, "selectbox", "role_time_").set_value("when").run()
+    no_crash(at)
+    assert any("not dates or times" in e for e in errors(at))
+
+
+def test_single_row_file_is_explained():
+    at = upload(start(), "one.csv", b"a,b\n1,2\n")
+    no_crash(at)
+    assert any("at least 2" in e for e in errors(at))

@@ -107,3 +107,14 @@ def test_supervised_forest_results():
     no_crash(at)
     assert not errors(at)
     assert float(_metrics(at)["ROC-AUC"]) > 0.95
+
+
+def test_labels_with_a_single_class_still_give_results():
+    frame = labelled_rows()
+    frame["label"] = 0
+    at = _trained(frame=frame)
+    no_crash(at)
+    assert not errors(at)
+    assert _metrics(at)["ROC-AUC"] == "–"
+    widget(at, "slider", "thr_slider_").set_value(widget(at, "slider", "thr_slider_").min).run()
+    no_crash(at)

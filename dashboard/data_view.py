@@ -207,7 +207,28 @@ def _prepare(loaded: state.LoadedTable, roles: Roles, options: dict) -> None:
     if dataset.is_series:
         parts.append(f"time series from {dataset.time.iloc[0]} to {dataset.time.iloc[-1]}")
     st.success("Ready: " + " · ".join(parts), icon=":material/check_circle:")
+    if dataset.is_series:
+        _time_axis_health(dataset, key)
     link("train", "Next: choose a method and train", icon=":material/arrow_forward:")
+
+
+def _time_axis_health(dataset, key) -> None:
+    """Say whether the time axis is regular (gaps and duplicates change what a window means)."""
+    cached = st.session_state.get("ad_series_report")
+    if cached is None or cached[0] != key:
+        from core.timeseries import series_report
+
+        try:
+            cached = (key, series_report(dataset.time))
+        except Exception:  # a health note is a bonus; never block the page on it
+            return
+        st.session_state["ad_series_report"] = cached
+    report = cached[1]
+    if report.is_regular:
+        step = f" every {report.median_step}" if report.median_step is not None else ""
+        st.caption(f":material/schedule: Regular time axis: one reading{step}, no gaps or duplicates.")
+    else:
+        st.caption(f":material/schedule: Time axis: {report.summary()}")
 
 
 def _quick_chart(loaded: state.LoadedTable) -> None:

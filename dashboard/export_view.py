@@ -65,6 +65,17 @@ def _downloads(run: state.Run) -> None:
         st.download_button("Download model", data=bundle, file_name=f"{stem}.adbundle",
                            mime="application/zip", icon=":material/deployed_code:", key="exp_bundle",
                            on_click="ignore")
+    if run.dataset.is_series:
+        with c1:
+            def events_csv() -> str:
+                from dashboard.results_model import ResultContext, events_at
+
+                ctx = run.cache.get("context") or ResultContext.build(run.result, run.dataset)
+                return events_at(ctx, threshold).to_csv(index=False)
+
+            st.download_button("Download events CSV", data=events_csv, file_name=f"{stem}_events.csv",
+                               mime="text/csv", icon=":material/timeline:", key="exp_events", on_click="ignore",
+                               help="One row per run of flagged time steps: start, end, duration, peak score.")
     with c3:
         st.markdown("**Report**")
         st.caption("A standalone interactive HTML page: settings, metrics and charts. Works offline.")

@@ -76,3 +76,15 @@ def test_bundle_with_missing_columns_says_which():
     at.run()
     no_crash(at)
     assert any("lacks the model's feature columns: b" in e for e in errors(at))
+
+
+def test_series_offers_events_and_the_time_axis_health():
+    from tests.app_support import load_sample
+
+    at = load_sample(start(), "sensor.csv")
+    assert any("Regular time axis" in c.value for c in at.caption)
+    at = train(at, "classical", "knn")
+    at.switch_page(PAGE["export"]).run()
+    no_crash(at)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download events CSV" in labels

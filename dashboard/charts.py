@@ -272,7 +272,8 @@ def contributions(values: np.ndarray, feature_names: Sequence[str], top: int = 1
 # Threshold-dependent views
 # ------------------------------------------------------------------------------------------------
 def score_scatter(scores: np.ndarray, y: np.ndarray | None, threshold: float, x=None,
-                  x_title: str = "test row", title: str = "Anomaly score per row", time_axis: bool = False) -> go.Figure:
+                  x_title: str = "test row", title: str = "Anomaly score per row", time_axis: bool = False,
+                  log_y: bool = False) -> go.Figure:
     """Score per row coloured by true class, with the threshold line (WebGL; long inputs decimated)."""
     scores = np.asarray(scores, dtype=float)
     x = np.arange(scores.size) if x is None else np.asarray(x)
@@ -291,9 +292,13 @@ def score_scatter(scores: np.ndarray, y: np.ndarray | None, threshold: float, x=
     xaxis = dict(title=dict(text=x_title))
     if time_axis:
         xaxis["type"] = "date"
-    layout = _layout_dict(title, 340, xaxis=xaxis, yaxis=dict(title=dict(text="score")),
-                          shapes=[_line_shape(threshold, vertical=False)],
-                          annotations=[_line_label(threshold, f"threshold {threshold:.4g}", vertical=False)])
+    yaxis = dict(title=dict(text="score"))
+    label_at = threshold
+    if log_y and threshold > 0:  # positive scores over orders of magnitude
+        yaxis.update(type="log", title=dict(text="score (log scale)"))
+        label_at = float(np.log10(threshold))  # annotations on a log axis take log10 positions, shapes do not
+    layout = _layout_dict(title, 340, xaxis=xaxis, yaxis=yaxis, shapes=[_line_shape(threshold, vertical=False)],
+                          annotations=[_line_label(label_at, f"threshold {threshold:.4g}", vertical=False)])
     return go.Figure(data=traces, layout=layout)
 
 

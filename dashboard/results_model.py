@@ -105,7 +105,7 @@ def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_ga
     x = ctx.x_axis[ctx.test_index]
     figures["scatter"] = charts.score_scatter(
         view.scores, view.y, threshold, x=x, x_title="time" if ctx.is_series else "row number (test part)",
-        title="Anomaly score per test row", time_axis=ctx.is_series)
+        title="Anomaly score per test row", time_axis=ctx.is_series, log_y=view.hist.log)
     figures["histogram"] = charts.score_histogram(view.hist, threshold, ctx.strategies, ctx.strategy_labels())
     if view.labelled:
         figures["confusion"] = charts.confusion_matrix(metrics["tn"], metrics["fp"], metrics["fn"], metrics["tp"])

@@ -32,8 +32,7 @@ def render() -> None:
     if ctx is None:
         return
     _header(run)
-    threshold_section(run)
-    explain_section(run)
+    threshold_section(run)  # holds the row explanation too, so its verdict follows the threshold
     _training_section(run)
 
 
@@ -114,6 +113,8 @@ def _threshold_section(run: state.Run) -> None:
                 c3.plotly_chart(figures["pr"], width="stretch", key="res_pr")
             else:
                 c2.info("The test part holds only one class, so there are no ROC or PR curves.")
+    # a fragment inside the fragment: picking a row reruns only the explanation
+    explain_section(run)
 
 
 def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:

@@ -1,7 +1,8 @@
 """Server time from a threshold change to re-rendered results, at 10k, 100k and 1M scored rows.
 
 What a slider move costs on the server: metrics at the new threshold, events (series), every
-figure of the Results page's threshold fragment, and their JSON serialisation (what Streamlit
+figure of the Results page's threshold fragment (including the explained row), and their JSON
+serialisation (what Streamlit
 sends to the browser). Threshold-independent work (sorting, curves, histograms) is built once per
 result and timed separately. Goal: < 100 ms at 100k rows.
 
@@ -22,6 +23,7 @@ import plotly.io as pio
 
 from core.data import Roles, prepare
 from core.experiment import run_experiment
+from dashboard import charts
 from dashboard.results_model import ResultContext, threshold_figures
 
 
@@ -38,6 +40,16 @@ def make_dataset(n: int, series: bool, seed: int = 0):
     return prepare(frame, roles)
 
 
+def explanation_figures(ctx) -> list:
+    """The row explanation the fragment also redraws: the top row against the normal profile."""
+    row = int(ctx.test_index[ctx.view.order[0]])
+    pipeline, dataset = ctx.result.pipeline, ctx.dataset
+    pair = np.repeat(dataset.X[row:row + 1], 2, axis=0)
+    mean, std = pipeline.normal_profile()
+    return [charts.profile(pair[0], mean, std, dataset.feature_names),
+            charts.contributions(pipeline.feature_contributions(pair)[0], dataset.feature_names)]
+
+
 def measure(n: int, series: bool, repeats: int) -> dict:
     dataset = make_dataset(n, series)
     result = run_experiment(dataset, "zscore", train_fraction=0.5 if series else None)
@@ -50,13 +62,14 @@ def measure(n: int, series: bool, repeats: int) -> dict:
     for threshold in thresholds[1:]:
         started = time.perf_counter()
         out = threshold_figures(ctx, float(threshold))
+        figures = list(out["figures"].values()) + explanation_figures(ctx)
         middle = time.perf_counter()
         # what st.plotly_chart does with a figure: to_dict, then JSON without validation
-        payload = sum(len(pio.to_json(fig.to_dict(), validate=False)) for fig in out["figures"].values())
+        payload = sum(len(pio.to_json(fig.to_dict(), validate=False)) for fig in figures)
         compute.append(middle - started)
         serialise.append(time.perf_counter() - middle)
     total = [a + b for a, b in zip(compute, serialise)]
-    return {"rows": n, "kind": "series" if series else "rows", "figures": len(out["figures"]),
+    return {"rows": n, "kind": "series" if series else "rows", "figures": len(figures),
             "context_build_ms": round(1000 * build_seconds, 1),
             "metrics_and_figures_ms": round(1000 * statistics.median(compute), 1),
             "json_ms": round(1000 * statistics.median(serialise), 1),

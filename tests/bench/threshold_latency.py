@@ -2,8 +2,7 @@
 
 What a slider move costs on the server: metrics at the new threshold, events (series), every
 figure of the Results page's threshold fragment (including the explained row), and their JSON
-serialisation (what Streamlit
-sends to the browser). Threshold-independent work (sorting, curves, histograms) is built once per
+serialisation (what Streamlit sends to the browser). Threshold-independent work (sorting, curves, histograms) is built once per
 result and timed separately. Goal: < 100 ms at 100k rows.
 
 Run: ``.venv/bin/python -m tests.bench.threshold_latency [--sizes 10000,100000,1000000] [--repeats 5]``

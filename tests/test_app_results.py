@@ -118,3 +118,14 @@ def test_labels_with_a_single_class_still_give_results():
     assert _metrics(at)["ROC-AUC"] == "–"
     widget(at, "slider", "thr_slider_").set_value(widget(at, "slider", "thr_slider_").min).run()
     no_crash(at)
+
+
+def test_row_verdict_follows_the_threshold():
+    at = _trained()
+    row_input = [w for w in at.number_input if w.key.startswith("res_row_")][0]
+    top_row = row_input.value
+    assert any(f"Row **{top_row}**" in m.value and "→ **flagged**" in m.value for m in at.markdown)
+    slider = widget(at, "slider", "thr_slider_")
+    slider.set_value(slider.max).run()
+    no_crash(at)
+    assert any(f"Row **{top_row}**" in m.value and "not flagged" in m.value for m in at.markdown)

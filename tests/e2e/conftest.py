@@ -52,6 +52,8 @@ def app_url():
         process.wait(10)
     except subprocess.TimeoutExpired:
         process.kill()
+    if log is not subprocess.DEVNULL:
+        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -59,13 +59,23 @@ def _time_values(time, n: int):
     return parse_time(series).reset_index(drop=True)
 
 
+def _peaks(scores: np.ndarray, starts: np.ndarray, ends: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Index of the highest score inside each event (the first one on ties), without a Python loop."""
+    if not starts.size:
+        return np.zeros(0, dtype=np.int64)
+    # reduceat over [start, end + 1) pairs; the padding makes end + 1 == n a valid index
+    bounds = np.column_stack([starts, ends + 1]).ravel()
+    peak = np.maximum.reduceat(np.append(scores, -np.inf), bounds)[::2]
+    event_of = np.repeat(np.arange(starts.size), length)
+    positions = np.repeat(starts, length) + np.arange(event_of.size) - np.repeat(np.cumsum(length) - length, length)
+    hits = scores[positions] == peak[event_of]
+    _, first = np.unique(event_of[hits], return_index=True)
+    return positions[hits][first].astype(np.int64)
+
+
 def _table(starts, ends, scores, time) -> pd.DataFrame:
     length = (ends - starts + 1).astype(np.int64)
-    if starts.size:
-        # Peak of each event: the highest score between its start and end (first one on ties).
-        peak_index = np.array([s + int(np.argmax(scores[s:e + 1])) for s, e in zip(starts, ends)], dtype=np.int64)
-    else:
-        peak_index = np.zeros(0, dtype=np.int64)
+    peak_index = _peaks(scores, starts, ends, length)
     peak_score = scores[peak_index] if starts.size else np.zeros(0)
     if time is None:
         start, end = starts.astype(np.int64), ends.astype(np.int64)

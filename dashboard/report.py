@@ -51,17 +51,17 @@ def _explanation_figures(run, ctx) -> dict:
                                                   dataset.feature_names)
     if result.pipeline.spec.input_kind == "rows":
         row = int(ctx.test_index[ctx.view.order[0]])
-        pair = np.repeat(dataset.X[row:row + 1], 2, axis=0)
+        x_row = dataset.X[row:row + 1]
         try:
             if result.pipeline.spec.reconstruction:
                 figures["explain"] = charts.reconstruction(
-                    pair[0], result.pipeline.reconstruct(pair)[0], dataset.feature_names,
+                    x_row[0], result.pipeline.reconstruct(x_row)[0], dataset.feature_names,
                     title=f"Top-scored test row {row}: input vs reconstruction (error shaded)")
             else:
                 mean, std = result.pipeline.normal_profile()
-                figures["explain"] = charts.profile(pair[0], mean, std, dataset.feature_names,
+                figures["explain"] = charts.profile(x_row[0], mean, std, dataset.feature_names,
                                                     title=f"Top-scored test row {row} vs the normal profile")
-            figures["contributions"] = charts.contributions(result.pipeline.feature_contributions(pair)[0],
+            figures["contributions"] = charts.contributions(result.pipeline.feature_contributions(x_row)[0],
                                                             dataset.feature_names,
                                                             title=f"Features driving row {row}'s score")
         except Exception:  # an explanation is a bonus; the report must still be produced

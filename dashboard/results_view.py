@@ -366,8 +366,7 @@ def _explain_row(run: state.Run, row: int, threshold: float) -> None:
                                         title=f"{names[k]} around row {row} vs its normal range")
         fig.add_vline(x=x[row - lo], line=dict(color=charts.FLAGGED, width=2))
     else:
-        # two copies of the row: some detectors refuse a single row, and rows are scored independently
-        x_row = np.repeat(dataset.X[row:row + 1], 2, axis=0)
+        x_row = dataset.X[row:row + 1]
         contrib = pipeline.feature_contributions(x_row)[0]
         if spec.reconstruction:
             fig = charts.reconstruction(x_row[0], pipeline.reconstruct(x_row)[0], names,

@@ -160,3 +160,13 @@ def test_pca_keeps_a_component_out_and_needs_two_features():
     assert detector.estimator_.n_components_ <= 3 and detector.decision_scores_.max() > 0
     with pytest.raises(DataError, match="two features"):
         create_detector("pca").fit(X[:, :1])
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in METHODS.items() if s.input_kind == "rows"))
+def test_a_single_row_can_be_scored_and_explained(name):
+    _, detector, test, _ = _fit(name)
+    row = test[-1:]
+    assert detector.score_samples(row).shape == (1,)
+    assert detector.feature_scores(row).shape == (1, test.shape[1])
+    if detector.is_reconstruction:
+        assert detector.reconstruct(row).shape == (1, test.shape[1])

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: venv run test bench samples clean
+.PHONY: venv run test bench bench-ui samples clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt
 venv: $(VENV)/.installed
 
 run: venv
-	$(PY) -m streamlit run dashboard/app.py --server.port $(PORT) --server.headless true
+	ANOMALY_DASHBOARD_SAMPLE=data/sensor.csv $(PY) -m streamlit run dashboard/app.py --server.port $(PORT) --server.headless true
 
 test: venv
 	bash scripts/setup_system.sh
@@ -25,6 +25,9 @@ test: venv
 
 bench: venv
 	$(PY) -m tests.bench.ecg5000
+
+bench-ui: venv
+	$(PY) -m tests.bench.threshold_latency
 
 samples: venv
 	$(PY) scripts/make_samples.py

@@ -30,6 +30,9 @@ def main() -> None:
     pages = [st.Page(str(ROOT / "pages" / file), title=title, icon=icon, default=i == 0)
              for i, (file, title, icon) in enumerate(PAGES) if (ROOT / "pages" / file).exists()]
     navigation = st.navigation(pages, position="sidebar")
+    from dashboard.data_view import load_startup_sample
+
+    load_startup_sample()
     try:
         navigation.run()
     except Exception as error:  # last line of defence: a message, never a traceback

@@ -72,6 +72,22 @@ def _source() -> None:
             _load_path(typed, "path")
 
 
+#: ``make run`` names a bundled sample here, so the dashboard opens with data already loaded.
+STARTUP_SAMPLE_ENV = "ANOMALY_DASHBOARD_SAMPLE"
+
+
+def load_startup_sample() -> None:
+    """Load the sample named by ``$ANOMALY_DASHBOARD_SAMPLE`` once per browser session, if no table is loaded."""
+    import os
+
+    path = os.environ.get(STARTUP_SAMPLE_ENV)
+    if not path or st.session_state.get("startup_sample_done"):
+        return
+    st.session_state["startup_sample_done"] = True
+    if state.table() is None:
+        _load_path(path, "sample")
+
+
 def _load_path(path: str, source: str) -> None:
     with friendly_errors("reading the file"):
         frame, digest = parse_path(path)

@@ -154,3 +154,11 @@ def test_single_row_file_is_explained():
     at = upload(start(), "one.csv", b"a,b\n1,2\n")
     no_crash(at)
     assert any("at least 2" in e for e in errors(at))
+
+
+def test_startup_sample_is_loaded_once(monkeypatch):
+    monkeypatch.setenv("ANOMALY_DASHBOARD_SAMPLE", str(ROOT / "data" / "sensor.csv"))
+    at = start()
+    no_crash(at)
+    assert "time series" in _ready(at)
+    assert {m.label: m.value for m in at.metric}["Rows"] == "4,320"

@@ -8,7 +8,7 @@ used (TensorFlow loads only when ``dense_ae_keras`` is built). Each entry declar
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import DataError

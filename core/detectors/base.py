@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DataError
-from ..thresholds import ThresholdStrategy, apply_threshold, make_threshold
+from ..thresholds import apply_threshold, make_threshold
 
 #: ``progress(epoch, n_epochs, train_loss, val_loss)``; deep models call it once per epoch.
 ProgressCallback = Callable[[int, int, float, "float | None"], None]

@@ -12,11 +12,10 @@ import os
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DataError, TrainingCancelled
-from .base import BaseDetector, check_features
-from .deep_common import check_training_params, parse_hidden, split_rows
+from .base import BaseDetector
+from .deep_common import RowReconstructionScores, check_training_params, parse_hidden, split_rows
 
 #: Rows per forward pass when scoring.
 SCORE_BATCH_ROWS = 4096
@@ -56,7 +55,7 @@ def _callback(keras, n_epochs: int, progress, should_stop):
     return Report()
 
 
-class KerasDenseAutoencoderDetector(BaseDetector):
+class KerasDenseAutoencoderDetector(RowReconstructionScores, BaseDetector):
     """Dense autoencoder in Keras; score = mean absolute reconstruction error of the row (S1).
 
     Parameters
@@ -146,14 +145,6 @@ class KerasDenseAutoencoderDetector(BaseDetector):
                  for start in range(0, data.shape[0], SCORE_BATCH_ROWS)]
         return np.concatenate(parts, axis=0).astype(np.float64)
 
-    def _score(self, X):
-        return np.abs(X - self._reconstruct(X)).mean(axis=1)
-
-    def feature_scores(self, X):
-        """Absolute reconstruction error of every feature of every row, shape ``(n, d)``."""
-        check_is_fitted(self, "threshold_")
-        X = check_features(X, n_features=self.n_features_in_)
-        return np.abs(X - self._reconstruct(X))
 
     def _get_model_state(self) -> dict[str, Any]:
         return {f"weights.{i}": np.asarray(w) for i, w in enumerate(self.model_.get_weights())}

@@ -10,11 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .base import check_features
-from .deep_common import parse_hidden, split_rows
+from .deep_common import RowReconstructionScores, parse_hidden, split_rows
 from .torch_training import EVAL_BATCH_SIZE, TorchAutoencoderBase, reconstruct_batches
 
 
@@ -39,7 +37,7 @@ class DenseAutoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-class DenseAutoencoderDetector(TorchAutoencoderBase):
+class DenseAutoencoderDetector(RowReconstructionScores, TorchAutoencoderBase):
     """Dense autoencoder; score = mean absolute reconstruction error of the row (S1).
 
     Parameters
@@ -101,11 +99,3 @@ class DenseAutoencoderDetector(TorchAutoencoderBase):
                                      EVAL_BATCH_SIZE)
         return output.astype(np.float64)
 
-    def _score(self, X):
-        return np.abs(X - self._reconstruct(X)).mean(axis=1)
-
-    def feature_scores(self, X):
-        """Absolute reconstruction error of every feature of every row, shape ``(n, d)``."""
-        check_is_fitted(self, "threshold_")
-        X = check_features(X, n_features=self.n_features_in_)
-        return np.abs(X - self._reconstruct(X))

@@ -103,6 +103,10 @@ def _training(epochs: int, batch: int, lr: float, patience: int) -> tuple[ParamS
     )
 
 
+# S1's network and training settings, shared by the PyTorch and the Keras dense autoencoders
+_DENSE_AE = (ParamSpec("hidden", "choice", "32,16,8", "Encoder layer sizes (the decoder mirrors them).",
+                       choices=("32,16,8", "64,32,16", "128,64,32", "16,8,4")),
+             *_training(20, 512, 1e-3, 0), SEED)
 _WINDOW = ParamSpec("window", "int", 50, "Length of the sliding windows, in time steps.", 2, 10000)
 _STRIDE = ParamSpec("stride", "int", 1, "Step between training windows (scoring always uses every window).", 1, 1000)
 
@@ -186,17 +190,13 @@ register(MethodSpec(
     "dense_ae", "Dense autoencoder (PyTorch)", "deep", "rows",
     "Fully connected autoencoder (32-16-8 / 16-32-n); score = mean absolute reconstruction error.",
     "torch_dense:DenseAutoencoderDetector",
-    (ParamSpec("hidden", "choice", "32,16,8", "Encoder layer sizes (the decoder mirrors them).",
-               choices=("32,16,8", "64,32,16", "128,64,32", "16,8,4")),
-     *_training(20, 512, 1e-3, 0), SEED, DEVICE),
+    (*_DENSE_AE, DEVICE),
     default_scaler="auto_minmax", heavy_framework="torch", reconstruction=True))
 register(MethodSpec(
     "dense_ae_keras", "Dense autoencoder (Keras)", "deep", "rows",
     "The same dense autoencoder in TensorFlow/Keras (loads TensorFlow on first use).",
     "keras_dense:KerasDenseAutoencoderDetector",
-    (ParamSpec("hidden", "choice", "32,16,8", "Encoder layer sizes (the decoder mirrors them).",
-               choices=("32,16,8", "64,32,16", "128,64,32", "16,8,4")),
-     *_training(20, 512, 1e-3, 0), SEED),
+    _DENSE_AE,
     default_scaler="auto_minmax", heavy_framework="tensorflow", reconstruction=True))
 register(MethodSpec(
     "lstm_ae", "LSTM autoencoder", "deep", "windows",

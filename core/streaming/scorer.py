@@ -8,9 +8,6 @@ import numpy as np
 
 from ..pipeline import DetectionPipeline
 
-_MIN_SCORING_ROWS = 4  # above every row detector's minimum batch size
-
-
 def window_length(pipeline: DetectionPipeline) -> int | None:
     """Steps of history a window model needs to score a step (None for row models)."""
     spec = pipeline.spec
@@ -45,12 +42,7 @@ class StreamScorer:
         if X.shape[0] == 0:
             return np.empty(0)
         if self._buffer is None:
-            n = X.shape[0]
-            if n < _MIN_SCORING_ROWS:
-                # Detectors refuse to score fewer rows than they train on; row models score each
-                # row on its own, so repeating a lone row and keeping its first score is exact.
-                X = np.resize(X, (_MIN_SCORING_ROWS, X.shape[1]))
-            return np.asarray(self.pipeline.score(X), dtype=float)[:n]
+            return np.asarray(self.pipeline.score(X), dtype=float)
         scores = np.full(X.shape[0], np.nan)
         for i, row in enumerate(X):
             self._buffer.append(row)

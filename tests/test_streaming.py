@@ -310,3 +310,30 @@ def test_kafka_source_and_sink_with_a_kafka_protocol_broker(model, kafka_broker)
     scores = [r["score"] for r in received if r["type"] == "score"]
     np.testing.assert_allclose(scores, model.score(frame[FEATURES]), rtol=1e-12)
     assert [r for r in received if r["type"] == "error"][0]["seq"] == 150
+
+
+def test_queued_source_lingers_so_trickling_messages_share_a_batch():
+    """Messages arriving one by one within the linger time are scored in one model call."""
+    import threading
+
+    from core.streaming.sources import _QueuedSource
+
+    source = _QueuedSource(linger=0.5)
+    stop = threading.Event()
+    batches = []
+
+    def handle(payloads, arrived):
+        batches.append(payloads)
+        stop.set()
+
+    def trickle():
+        for i in range(1, 10):
+            time.sleep(0.02)
+            source._queue.put((f"m{i}".encode(), time.time()))
+
+    source._queue.put((b"m0", time.time()))
+    feeder = threading.Thread(target=trickle)
+    feeder.start()
+    source.run(handle, stop)
+    feeder.join()
+    assert batches == [[f"m{i}".encode() for i in range(10)]]

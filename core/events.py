@@ -17,6 +17,7 @@ EVENT_COLUMNS = ["start", "end", "start_index", "end_index", "length", "duration
 
 
 def _binary(values, what: str) -> np.ndarray:
+    """``values`` as a 1-D bool array, or a DataError saying why they are not 0/1 (also used for labels)."""
     array = np.asarray(values)
     if array.ndim != 1:
         array = array.ravel()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
-from .events import find_events, runs
+from .events import _binary, find_events, runs
 from .thresholds import apply_threshold
 
 POINT_ADJUST_WARNING = (
@@ -32,18 +32,10 @@ DEFAULT_MAX_BUFFER = 20
 
 
 def _labels(y) -> np.ndarray:
-    array = np.asarray(y)
-    if array.ndim != 1:
-        array = array.ravel()
-    try:
-        numbers = array.astype(float)
-    except (TypeError, ValueError) as exc:
-        raise DataError("Labels must be 0/1 values (1 = anomaly).") from exc
-    if not np.all(np.isin(numbers, (0.0, 1.0))):
-        raise DataError("Labels must be 0/1 values (1 = anomaly).")
-    if array.size == 0:
+    labels = _binary(y, "labels (1 = anomaly)")
+    if labels.size == 0:
         raise DataError("There are no labelled time steps to evaluate.")
-    return numbers.astype(np.int8)
+    return labels.astype(np.int8)
 
 
 def _with_positives(y) -> np.ndarray:

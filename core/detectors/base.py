@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DataError
 from ..thresholds import apply_threshold, make_threshold
+from ..windows import fold_window_errors
 
 #: ``progress(epoch, n_epochs, train_loss, val_loss)``; deep models call it once per epoch.
 ProgressCallback = Callable[[int, int, float, "float | None"], None]
@@ -210,3 +211,45 @@ class BaseDetector(BaseEstimator):
         if not np.all(np.isfinite(scores)):
             raise DataError("The model produced NaN or infinite scores; check the data for extreme values.")
         return scores
+
+
+class RowReconstructionScores:
+    """Mixin for row autoencoders: score = mean absolute error, explanation = per-feature error.
+
+    The detector using it provides ``_reconstruct(X)``.
+    """
+
+    def _score(self, X):
+        return np.abs(X - self._reconstruct(X)).mean(axis=1)
+
+    def feature_scores(self, X):
+        """Absolute reconstruction error of every feature of every row, shape ``(n, d)``."""
+        check_is_fitted(self, "threshold_")
+        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_score_rows())
+        return np.abs(X - self._reconstruct(X))
+
+
+class WindowReconstructionScores:
+    """Mixin for window models: every time step is scored by its own squared error, averaged over
+    the windows that cover it, and reconstructed as the mean of those windows' reconstructions.
+
+    The detector using it provides ``_window_reconstruction(X) -> (windows, rebuilt, starts)``,
+    both arrays of shape ``(n_windows, window, n_features)``.
+    """
+
+    def _step_errors(self, X: np.ndarray) -> np.ndarray:
+        windows, rebuilt, starts = self._window_reconstruction(X)
+        return fold_window_errors((windows - rebuilt) ** 2, starts, X.shape[0])
+
+    def _score(self, X):
+        return self._step_errors(X).mean(axis=1)
+
+    def _reconstruct(self, X):
+        _, rebuilt, starts = self._window_reconstruction(X)
+        return fold_window_errors(rebuilt, starts, X.shape[0])
+
+    def feature_scores(self, X):
+        """Squared reconstruction error per time step and feature, shape ``(n_steps, n_features)``."""
+        check_is_fitted(self, "threshold_")
+        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_score_rows())
+        return self._step_errors(X)

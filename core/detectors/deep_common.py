@@ -41,23 +41,3 @@ def parse_hidden(hidden) -> tuple[int, ...]:
     if not sizes or min(sizes) < 1:
         raise DataError(f"Layer sizes must be positive, got {hidden!r}.")
     return sizes
-
-
-class RowReconstructionScores:
-    """Mixin for row autoencoders: score = mean absolute error, explanation = per-feature error.
-
-    The class using it provides ``_reconstruct(X)`` and the fitted-state checks of BaseDetector.
-    """
-
-    def _score(self, X):
-        return np.abs(X - self._reconstruct(X)).mean(axis=1)
-
-    def feature_scores(self, X):
-        """Absolute reconstruction error of every feature of every row, shape ``(n, d)``."""
-        from sklearn.utils.validation import check_is_fitted
-
-        from .base import check_features
-
-        check_is_fitted(self, "threshold_")
-        X = check_features(X, n_features=self.n_features_in_)
-        return np.abs(X - self._reconstruct(X))

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, TrainingCancelled
-from .base import BaseDetector
-from .deep_common import RowReconstructionScores, check_training_params, parse_hidden, split_rows
+from .base import BaseDetector, RowReconstructionScores
+from .deep_common import check_training_params, parse_hidden, split_rows
 
 #: Rows per forward pass when scoring.
 SCORE_BATCH_ROWS = 4096

@@ -12,8 +12,8 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DataError
-from ..windows import fold_window_errors, sliding_windows
-from .base import BaseDetector, check_features
+from ..windows import sliding_windows
+from .base import BaseDetector, WindowReconstructionScores, check_features
 
 #: 1.4826 x MAD estimates the standard deviation of normally distributed values.
 _MAD_TO_STD = 1.4826
@@ -91,7 +91,7 @@ class RollingMedianDetector(BaseDetector):
         self.spread_ = np.asarray(state["spread_"], dtype=float)
 
 
-class WindowedPCADetector(BaseDetector):
+class WindowedPCADetector(WindowReconstructionScores, BaseDetector):
     """PCA reconstruction of sliding windows, folded back to one error per time step.
 
     Each window of ``window`` steps (all features) is flattened to one vector and projected on the
@@ -148,22 +148,6 @@ class WindowedPCADetector(BaseDetector):
         rebuilt = self.estimator_.inverse_transform(self.estimator_.transform(flat))
         shape = (flat.shape[0], int(self.window), X.shape[1])
         return flat.reshape(shape), rebuilt.reshape(shape), starts
-
-    def _step_errors(self, X: np.ndarray) -> np.ndarray:
-        original, rebuilt, starts = self._window_reconstruction(X)
-        return fold_window_errors((original - rebuilt) ** 2, starts, X.shape[0])
-
-    def _score(self, X):
-        return self._step_errors(X).mean(axis=1)
-
-    def _reconstruct(self, X):
-        _, rebuilt, starts = self._window_reconstruction(X)
-        return fold_window_errors(rebuilt, starts, X.shape[0])  # mean over the windows covering a step
-
-    def feature_scores(self, X):
-        check_is_fitted(self, "threshold_")
-        X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_rows())
-        return self._step_errors(X)
 
     def _get_model_state(self):
         return {"estimator_": self.estimator_}

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .deep_common import RowReconstructionScores, parse_hidden, split_rows
+from .base import RowReconstructionScores
+from .deep_common import parse_hidden, split_rows
 from .torch_training import EVAL_BATCH_SIZE, TorchAutoencoderBase, reconstruct_batches
 
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..errors import DataError
-from ..windows import fold_window_errors, sliding_windows, window_starts
-from .base import check_features
+from ..windows import sliding_windows, window_starts
+from .base import WindowReconstructionScores
 from .torch_training import EVAL_BATCH_SIZE, TorchAutoencoderBase, reconstruct_batches
 
 class StackedLSTM(nn.Module):
@@ -103,7 +102,7 @@ class ConvAutoencoder(nn.Module):
         return decoded.transpose(1, 2)
 
 
-class _WindowAutoencoderDetector(TorchAutoencoderBase):
+class _WindowAutoencoderDetector(WindowReconstructionScores, TorchAutoencoderBase):
     """Training on windows, per-step scoring, reconstruction and feature errors."""
 
     input_kind = "windows"
@@ -147,30 +146,12 @@ class _WindowAutoencoderDetector(TorchAutoencoderBase):
         train, val = self._chronological_split(starts)
         self._train(self._window_taker(X, starts), train, val, F.mse_loss, progress, should_stop)
 
-    def _windows_and_reconstructions(self, X: np.ndarray):
+    def _window_reconstruction(self, X: np.ndarray):
         starts = self._window_starts(X.shape[0], 1)
         rebuilt = reconstruct_batches(self.model_, self._window_taker(X, starts), starts.size,
                                       self.device_, EVAL_BATCH_SIZE)
         windows, _ = sliding_windows(X, self._window(), 1)  # a view: no copy of the series
         return windows, rebuilt, starts
-
-    def _step_errors(self, X: np.ndarray) -> np.ndarray:
-        """Squared error of every step and feature, averaged over the windows covering the step."""
-        windows, rebuilt, starts = self._windows_and_reconstructions(X)
-        return fold_window_errors((windows - rebuilt) ** 2, starts, X.shape[0])
-
-    def _score(self, X):
-        return self._step_errors(X).mean(axis=1)
-
-    def _reconstruct(self, X):
-        _, rebuilt, starts = self._windows_and_reconstructions(X)
-        return fold_window_errors(rebuilt, starts, X.shape[0])  # mean over the windows covering a step
-
-    def feature_scores(self, X):
-        """Squared reconstruction error per time step and feature, shape ``(n_steps, n_features)``."""
-        check_is_fitted(self, "threshold_")
-        X = check_features(X, n_features=self.n_features_in_)
-        return self._step_errors(X)
 
 
 _TRAINING_DOC = """epochs : int

@@ -32,6 +32,17 @@ def _binary(values, what: str) -> np.ndarray:
     return numbers.astype(bool)
 
 
+def _steps(value, name: str) -> int:
+    """A count of time steps, 0 or more, or a DataError naming the parameter (also used by metrics_ts)."""
+    try:
+        steps = int(value)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} must be a whole number of steps, got {value!r}.") from exc
+    if steps < 0:
+        raise DataError(f"{name} must be 0 or more, got {value}.")
+    return steps
+
+
 def runs(flags) -> tuple[np.ndarray, np.ndarray]:
     """Start and end index (inclusive) of each run of consecutive ``True`` values."""
     flags = np.asarray(flags, dtype=bool).ravel()
@@ -129,13 +140,7 @@ def find_events(flags, scores=None, time=None, min_gap: int = 0) -> pd.DataFrame
             raise DataError(f"There are {values.size} scores but {n} flags.")
         if not np.all(np.isfinite(values)):
             raise DataError("The scores contain NaN or infinite values.")
-    try:
-        gap = int(min_gap)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"min_gap must be a whole number of steps, got {min_gap!r}.") from exc
-    if gap < 0:
-        raise DataError(f"min_gap must be 0 or more, got {min_gap}.")
-    starts, ends = _merge(*runs(flagged), gap)
+    starts, ends = _merge(*runs(flagged), _steps(min_gap, "min_gap"))
     return _table(starts, ends, values, _time_values(time, n))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
-from .events import _binary, find_events, runs
+from .events import _binary, _steps, find_events, runs
 from .thresholds import apply_threshold
 
 POINT_ADJUST_WARNING = (
@@ -167,9 +167,7 @@ def soft_range_labels(y, buffer: int) -> np.ndarray:
     overlap a step keeps the larger value. ``buffer`` 0 or 1 leaves the labels unchanged.
     """
     labels = _labels(y).astype(float)
-    if buffer < 0:
-        raise DataError(f"The buffer must be 0 or more steps, got {buffer}.")
-    half = int(buffer) // 2
+    half = _steps(buffer, "buffer") // 2
     if half == 0:
         return labels
     n = labels.size
@@ -224,7 +222,7 @@ def range_pr_auc(y, scores, buffer: int = 0) -> float:
     labels = _with_positives(y)
     values = _scores(scores, labels.size)
     order, cuts = _sorted_cuts(values)
-    return _range_pr_auc(labels, order, cuts, int(buffer))
+    return _range_pr_auc(labels, order, cuts, _steps(buffer, "buffer"))
 
 
 def vus_pr(y, scores, max_buffer: int = DEFAULT_MAX_BUFFER) -> float:
@@ -241,12 +239,7 @@ def vus_pr(y, scores, max_buffer: int = DEFAULT_MAX_BUFFER) -> float:
     """
     labels = _with_positives(y)
     values = _scores(scores, labels.size)
-    try:
-        largest = int(max_buffer)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"max_buffer must be a whole number of steps, got {max_buffer!r}.") from exc
-    if largest < 0:
-        raise DataError(f"max_buffer must be 0 or more, got {max_buffer}.")
+    largest = _steps(max_buffer, "max_buffer")
     order, cuts = _sorted_cuts(values)
     return float(np.mean([_range_pr_auc(labels, order, cuts, b) for b in range(largest + 1)]))
 

@@ -79,20 +79,16 @@ def _parse_params(pairs: Sequence[str]) -> dict:
 
 
 def _load_dataset(args):
-    from .data import Roles, infer_roles, prepare, read_table
+    from .data import Roles, majority_value, prepare, read_table, resolve_column
 
+    # explicit options only: a guessed role must not silently change what is evaluated
     frame = read_table(args.data)
-    guessed = infer_roles(frame)
     features = [f.strip() for f in args.feature_columns.split(",")] if args.feature_columns else None
     label = args.label_column
     normal = args.normal_value
     if label is not None and normal is None:
-        from .data import resolve_column
-
-        counts = frame[resolve_column(frame, label)].value_counts()
-        normal = counts.index[0] if len(counts) else None
+        normal = majority_value(frame[resolve_column(frame, label)])
     roles = Roles(features=features, time=args.time_column, label=label, normal_value=normal)
-    del guessed  # explicit options only: a guess must not silently change what is evaluated
     return prepare(frame, roles, drop_missing=args.drop_missing, drop_constant=args.drop_constant)
 
 

@@ -217,6 +217,15 @@ def _looks_like_time(frame: pd.DataFrame, column: str) -> bool:
     return False
 
 
+def majority_value(labels: pd.Series):
+    """The most frequent label value: the default meaning of normal (anomalies are the minority)."""
+    counts = labels.value_counts(dropna=True)
+    if not len(counts):
+        return None
+    value = counts.index[0]
+    return value.item() if hasattr(value, "item") else value
+
+
 def infer_roles(frame: pd.DataFrame) -> Roles:
     """Best guess at the roles: a time column, a label column with its normal value, numeric features."""
     time = next((c for c in frame.columns if _looks_like_time(frame, c)), None)
@@ -227,11 +236,7 @@ def infer_roles(frame: pd.DataFrame) -> Roles:
         # ECG5000-style tables: no header, class in the last column with a few integer values
         if last == str(frame.shape[1] - 1) and last in numeric and frame[last].nunique() <= 5 and frame.shape[1] > 3:
             label = last
-    normal = None
-    if label is not None:
-        counts = frame[label].value_counts(dropna=True)
-        normal = counts.index[0] if len(counts) else None  # the majority class is the normal one
-        normal = normal.item() if hasattr(normal, "item") else normal
+    normal = majority_value(frame[label]) if label is not None else None
     features = [c for c in numeric if c != label]
     return Roles(features=features or None, time=time, label=label, normal_value=normal)
 

@@ -38,9 +38,25 @@ def shot(page, name: str, height: int = 2600):
     page.set_viewport_size({"width": 1440, "height": 1000})
 
 
-def choose(page, label: str, option: str):
-    page.get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("option", name=re.compile(rf"^{re.escape(option)}")).first.click()
+def choose(page, label: str, option: str, attempts: int = 3):
+    """Pick ``option`` in the select box ``label``.
+
+    A rerun that lands just after the click can redraw the widget and close its list, so the list
+    is opened again (up to ``attempts`` times) when the option does not show up.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    wanted = page.get_by_role("option", name=re.compile(rf"^{re.escape(option)}")).first
+    for attempt in range(attempts):
+        idle(page)
+        page.get_by_role("combobox", name=label, exact=True).click()
+        try:
+            wanted.click(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
     idle(page)
 
 
@@ -48,3 +64,15 @@ def confusion_text(page) -> str:
     chart = page.locator("[data-testid='stPlotlyChart']").filter(has_text="Confusion matrix").first
     chart.wait_for()
     return re.sub(r"\s+", " ", chart.inner_text())
+
+
+def open_sample(page, app_url: str, name: str):
+    """Open the app and load the bundled sample ``name`` from the Data page."""
+    page.goto(app_url)
+    page.get_by_role("heading", name="Data", exact=True).wait_for()
+    idle(page)
+    page.get_by_role("tab", name="Sample datasets").click()
+    choose(page, "Sample", name)
+    page.get_by_role("button", name="Load sample").click()
+    page.get_by_text("Ready:").wait_for()
+    idle(page)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.e2e.browser_support import choose, idle, shot
+from tests.e2e.browser_support import choose, idle, open_sample, shot
 from tests.e2e.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(300)
@@ -18,14 +18,7 @@ pytestmark = pytest.mark.timeout(300)
 
 def test_sample_series_results(page, app_url):
     """A time-series sample: the series view, events, and a Results screenshot for the README."""
-    page.goto(app_url)
-    page.get_by_role("heading", name="Data", exact=True).wait_for()
-    idle(page)
-    page.get_by_role("tab", name="Sample datasets").click()
-    choose(page, "Sample", "sensor.csv")
-    page.get_by_role("button", name="Load sample").click()
-    page.get_by_text("Ready:").wait_for()
-    idle(page)
+    open_sample(page, app_url, "sensor.csv")
     shot(page, "e2e_7_data_series.png")
     page.get_by_role("link", name="Train").first.click()
     page.get_by_role("heading", name="Train", exact=True).wait_for()

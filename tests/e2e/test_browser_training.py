@@ -6,20 +6,13 @@ import re
 
 import pytest
 
-from tests.e2e.browser_support import choose, idle, shot
+from tests.e2e.browser_support import idle, open_sample, shot
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def test_deep_training_shows_progress_and_can_be_cancelled(page, app_url):
-    page.goto(app_url)
-    page.get_by_role("heading", name="Data", exact=True).wait_for()
-    idle(page)
-    page.get_by_role("tab", name="Sample datasets").click()
-    choose(page, "Sample", "heartbeats.csv")
-    page.get_by_role("button", name="Load sample").click()
-    page.get_by_text("Ready:").wait_for()
-    idle(page)
+    open_sample(page, app_url, "heartbeats.csv")
     page.get_by_role("link", name="Train").first.click()
     page.get_by_role("heading", name="Train", exact=True).wait_for()
     idle(page)

@@ -11,7 +11,7 @@ Subclasses implement ``_fit(X, y)`` and ``_score(X)``; reconstruction models als
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -25,6 +25,25 @@ from ..windows import fold_window_errors
 ProgressCallback = Callable[[int, int, float, "float | None"], None]
 #: Returns True when the caller wants training to stop (raises :class:`TrainingCancelled`).
 StopCallback = Callable[[], bool]
+
+
+class StepContext(NamedTuple):
+    """Which time steps one step's score depends on, declared by the detector itself.
+
+    ``past``: earlier steps it reads besides its own (0 for row methods). ``future``: later steps
+    it waits for (0 = causal: the score of a step is final as soon as the step arrives; a centred
+    window has ``future > 0`` and a stream emits each score that many steps late). ``adaptive``: the
+    detector keeps learning from what it scores, so its state is carried from step to step (see
+    :meth:`BaseDetector.score_and_learn`) and must be checkpointed by a stream.
+    """
+
+    past: int = 0
+    future: int = 0
+    adaptive: bool = False
+
+    @property
+    def causal(self) -> bool:
+        return self.future == 0
 
 
 def check_features(X, *, n_features: int | None = None, min_rows: int = 1, what: str = "data") -> np.ndarray:
@@ -117,6 +136,23 @@ class BaseDetector(BaseEstimator):
         check_is_fitted(self, "threshold_")
         X = check_features(X, n_features=self.n_features_in_, min_rows=self._min_score_rows())
         return self._checked_scores(self._score(X), X.shape[0])
+
+    def step_context(self) -> StepContext:
+        """The steps one score depends on (from the parameters; valid before ``fit``).
+
+        Streaming, Spark, explanations and the dashboard ask this instead of reading parameters.
+        Row methods depend on their own row only.
+        """
+        return StepContext()
+
+    def score_and_learn(self, X) -> np.ndarray:
+        """Score ``X`` (the next steps, in order) and, for adaptive detectors, learn from them.
+
+        Non-adaptive detectors just score. An adaptive detector updates its fitted state, so that
+        scoring a series in one call or in consecutive pieces gives the same scores;
+        :meth:`score_samples` of an adaptive detector scores a copy and leaves the model unchanged.
+        """
+        return self.score_samples(X)
 
     def decision_function(self, X) -> np.ndarray:
         """Same as :meth:`score_samples` (PyOD's name)."""

@@ -63,6 +63,24 @@ def _line_label(value: float, text: str, *, vertical: bool, yaxis: str = "y", co
                 xanchor="left", yanchor="bottom", font=dict(size=11, color=colour))
 
 
+def _corner_legend(side: str) -> dict:
+    """A legend inside the plot's lower corner, where ROC and PR curves leave room, so that it never
+    sits on the title (the default legend above the plot collides with long titles)."""
+    return dict(orientation="v", yanchor="bottom", y=0.02, xanchor=side, x=0.98 if side == "right" else 0.02,
+                bgcolor="rgba(255,255,255,0.7)")
+
+
+def _staggered(positions: Sequence[float], span: float, levels: int = 3) -> list[float]:
+    """Heights (in paper units, 1 = top) for labels at ``positions`` so that labels closer than 6% of
+    ``span`` to the previous one step down instead of printing over each other."""
+    heights, last, level = [], None, 0
+    for where in positions:
+        level = (level + 1) % levels if last is not None and abs(where - last) < 0.06 * span else 0
+        heights.append(1.0 - 0.3 * level)
+        last = where
+    return heights
+
+
 def _threshold_line(fig: go.Figure, threshold: float, *, vertical: bool = False, row=None, col=None) -> None:
     kwargs = dict(line=dict(color=THRESHOLD, width=1.5, dash="dash"))
     if row is not None:
@@ -256,16 +274,29 @@ def band_over_time(x, values: np.ndarray, mean: float, std: float, name: str, ti
 
 
 def contributions(values: np.ndarray, feature_names: Sequence[str], top: int = 12, title: str = "") -> go.Figure:
-    """Horizontal bars of the features that contribute most to a row's score."""
+    """Horizontal bars of the features that contribute most to a row's score.
+
+    The feature axis is categorical, so numeric column names (a heartbeat's 0..139) stay labels
+    instead of becoming positions; beyond ``top`` features the rest are summed into one "other" bar.
+    """
     values = np.asarray(values, dtype=float).ravel()
-    order = np.argsort(-values, kind="stable")[:top][::-1]
+    order = np.argsort(-values, kind="stable")
+    shown, rest = order[:top], order[top:]
+    bars = [float(v) for v in values[shown]]
+    names = [str(feature_names[i]) for i in shown]
+    if rest.size:
+        bars.append(float(values[rest].sum()))
+        names.append(f"other {rest.size} features")
     total = values.sum()
-    share = values[order] / total if total > 0 else np.zeros(order.size)
-    fig = go.Figure(go.Bar(x=values[order], y=[str(feature_names[i]) for i in order], orientation="h",
-                           marker_color=ANOMALY, text=[f"{s:.0%}" for s in share], textposition="auto",
+    share = [b / total if total > 0 else 0.0 for b in bars]
+    bars, names, share = bars[::-1], names[::-1], share[::-1]  # largest on top
+    colours = [MUTED if rest.size and i == 0 else ANOMALY for i in range(len(bars))]
+    fig = go.Figure(go.Bar(x=bars, y=names, orientation="h", marker_color=colours,
+                           text=[f"{s:.0%}" for s in share], textposition="auto",
                            hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
     fig.update_xaxes(title_text="contribution to the score")
-    return _layout(fig, title or "Features driving the score", height=max(240, 26 * order.size + 90))
+    fig.update_yaxes(type="category", automargin=True)
+    return _layout(fig, title or "Features driving the score", height=max(240, 26 * len(bars) + 90))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -295,7 +326,8 @@ def score_scatter(scores: np.ndarray, y: np.ndarray | None, threshold: float, x=
     yaxis = dict(title=dict(text="score"))
     label_at = threshold
     if log_y and threshold > 0:  # positive scores over orders of magnitude
-        yaxis.update(type="log", title=dict(text="score (log scale)"))
+        # one tick per power of ten: plotly's default log ticks ("5 2 5 100µ") crowd a short axis
+        yaxis.update(type="log", title=dict(text="score (log scale)"), dtick=1, exponentformat="power")
         label_at = float(np.log10(threshold))  # annotations on a log axis take log10 positions, shapes do not
     layout = _layout_dict(title, 340, xaxis=xaxis, yaxis=yaxis, shapes=[_line_shape(threshold, vertical=False)],
                           annotations=[_line_label(label_at, f"threshold {threshold:.4g}", vertical=False)])
@@ -317,14 +349,20 @@ def score_histogram(hist: Histogram, threshold: float, strategies: dict[str, flo
     at = hist.position(threshold)
     shapes = [_line_shape(at, vertical=True)]
     annotations = [_line_label(at, f"threshold {threshold:.4g}", vertical=True)]
+    rules = []
     for name, value in (strategies or {}).items():
         if not np.isfinite(value):
             continue
         where = hist.position(value)
         if hist.edges[0] <= where <= hist.edges[-1] and abs(where - at) > width / 4:
-            shapes.append(_line_shape(where, vertical=True, colour=MUTED, dash="dot", width=1))
-            annotations.append(_line_label(where, (labels or {}).get(name, name), vertical=True, colour=MUTED,
-                                           angle=-90))
+            rules.append((where, (labels or {}).get(name, name)))
+    rules.sort()
+    span = float(hist.edges[-1] - hist.edges[0]) or 1.0
+    for (where, text), height in zip(rules, _staggered([w for w, _ in rules], span)):
+        shapes.append(_line_shape(where, vertical=True, colour=MUTED, dash="dot", width=1))
+        label = _line_label(where, text, vertical=True, colour=MUTED, angle=-90)
+        label["y"] = height
+        annotations.append(label)
     xaxis = dict(title=dict(text="score"))
     if hist.log:  # bars are binned on log10(score); label the ticks in score units
         ticks = np.arange(np.floor(hist.edges[0]), np.ceil(hist.edges[-1]) + 1)
@@ -359,7 +397,8 @@ def roc_curve(fpr: np.ndarray, tpr: np.ndarray, auc: float | None, point: tuple[
         traces.append(dict(type="scatter", x=[point[0]], y=[point[1]], mode="markers", name="threshold",
                            marker=dict(color=ANOMALY, size=12, symbol="x")))
     layout = _layout_dict("ROC curve", 340, xaxis=dict(title=dict(text="false positive rate"), range=[-0.02, 1.02]),
-                          yaxis=dict(title=dict(text="true positive rate (recall)"), range=[-0.02, 1.02]))
+                          yaxis=dict(title=dict(text="true positive rate (recall)"), range=[-0.02, 1.02]),
+                          legend=_corner_legend("right"))
     return go.Figure(data=traces, layout=layout)
 
 
@@ -377,7 +416,8 @@ def pr_curve(recall: np.ndarray, precision: np.ndarray, ap: float | None, point:
                            marker=dict(color=ANOMALY, size=12, symbol="x")))
     layout = _layout_dict("Precision-recall curve", 340,
                           xaxis=dict(title=dict(text="recall"), range=[-0.02, 1.02]),
-                          yaxis=dict(title=dict(text="precision"), range=[-0.02, 1.05]))
+                          yaxis=dict(title=dict(text="precision"), range=[-0.02, 1.05]),
+                          legend=_corner_legend("left"))
     return go.Figure(data=traces, layout=layout)
 
 

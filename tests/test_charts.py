@@ -131,6 +131,36 @@ def test_contributions_are_sorted_with_the_largest_on_top():
     assert list(fig.data[0].y) == ["a", "c", "b"]
 
 
+def test_contributions_keep_numeric_names_as_labels_and_sum_the_rest():
+    values = np.arange(140, dtype=float)  # a heartbeat's 140 columns named 0..139
+    fig = charts.contributions(values, [str(i) for i in range(140)], top=5)
+    assert fig.layout.yaxis.type == "category"
+    assert list(fig.data[0].y) == ["other 135 features", "135", "136", "137", "138", "139"]
+    assert fig.data[0].x[0] == pytest.approx(values[:135].sum())
+
+
+def test_curve_legends_sit_inside_the_plot_not_on_the_title():
+    roc = charts.roc_curve(np.array([0, 1.0]), np.array([0, 1.0]), 0.5, (0.2, 0.4))
+    pr = charts.pr_curve(np.array([0, 1.0]), np.array([1.0, 0.5]), 0.7, (0.3, 0.8), base_rate=0.3)
+    for fig in (roc, pr):
+        assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y < 0.5
+
+
+def test_histogram_rule_labels_close_together_are_staggered():
+    from dashboard.compute import histogram
+
+    hist = histogram(np.linspace(0, 10, 500), None)
+    fig = charts.score_histogram(hist, 9.0, {"a": 2.0, "b": 2.1, "c": 2.2, "d": 6.0})
+    heights = {a.text: a.y for a in fig.layout.annotations if a.text in "abcd"}
+    assert len({heights["a"], heights["b"], heights["c"]}) == 3
+    assert heights["d"] == 1.0
+
+
+def test_log_score_axis_has_one_tick_per_power_of_ten():
+    fig = charts.score_scatter(np.logspace(-6, 2, 50), None, 1.0, log_y=True)
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.dtick == 1
+
+
 def test_series_chart_has_one_panel_per_feature_plus_score():
     n = 5000
     x = pd.date_range("2024-01-01", periods=n, freq="min").to_numpy()

@@ -120,7 +120,7 @@ class BaseDetector(BaseEstimator):
         self.history_: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
         self._remember_profile(X)
         self._fit(X, y, progress=progress, should_stop=should_stop)
-        self.decision_scores_ = self._checked_scores(self._score(X), X.shape[0])
+        self.decision_scores_ = self._checked_scores(self._training_scores(X), X.shape[0])
         threshold_scores, threshold_labels = self.decision_scores_, None
         if self.supervised:
             threshold_labels = y
@@ -219,6 +219,14 @@ class BaseDetector(BaseEstimator):
 
     def _reconstruct(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
+
+    def _training_scores(self, X: np.ndarray) -> np.ndarray:
+        """Scores of the training rows, right after ``_fit`` (PyOD: they come from the fit itself).
+
+        Neighbour methods override it to leave each row out of its own neighbourhood, which is
+        both what makes training and test scores comparable and cheaper than scoring again.
+        """
+        return self._score(X)
 
     def _get_model_state(self) -> dict[str, Any]:  # pragma: no cover
         raise NotImplementedError

@@ -75,8 +75,25 @@ class OneClassSVMDetector(_SklearnDetector):
         return -self.estimator_.decision_function(X)
 
 
+def neighbour_algorithm(n_reference: int, n_features: int) -> str:
+    """scikit-learn's neighbour search that is fastest for a reference set of this shape.
+
+    Measured on 2 CPU cores, 20,000 queries, k=5: a kd-tree wins only in low dimensions (at 2
+    features it is 7x faster than brute force against 5,000 rows, 50x against 50,000), and loses
+    from about 5 features on (at 10 features brute force is 4x faster; at 140, 18x). scikit-learn's
+    own "auto" picks the tree up to 15 features, the wrong side of that crossover.
+    """
+    if n_features <= 4 or (n_features <= 6 and n_reference >= 20_000):
+        return "kd_tree"
+    return "brute"
+
+
 class LOFDetector(_SklearnDetector):
-    """Local Outlier Factor in novelty mode; score = the LOF of each row against the training rows."""
+    """Local Outlier Factor in novelty mode; score = the LOF of each row against the training rows.
+
+    Training rows get the LOF computed during the fit, where each row is left out of its own
+    neighbourhood (as for ``knn``), so the fit does not search the neighbours a second time.
+    """
 
     min_train_rows = 3
 
@@ -88,7 +105,11 @@ class LOFDetector(_SklearnDetector):
         from sklearn.neighbors import LocalOutlierFactor
 
         self.estimator_ = LocalOutlierFactor(
-            n_neighbors=min(self.n_neighbors, X.shape[0] - 1), novelty=True, n_jobs=-1).fit(X)
+            n_neighbors=min(self.n_neighbors, X.shape[0] - 1), novelty=True, n_jobs=-1,
+            algorithm=neighbour_algorithm(*X.shape)).fit(X)
+
+    def _training_scores(self, X):
+        return -self.estimator_.negative_outlier_factor_
 
     def _score(self, X):
         return -self.estimator_.score_samples(X)
@@ -110,28 +131,25 @@ class KNNDetector(_SklearnDetector):
         from sklearn.neighbors import NearestNeighbors
 
         self.k_ = min(self.n_neighbors, X.shape[0] - 1)
-        self.estimator_ = NearestNeighbors(n_neighbors=self.k_, n_jobs=-1).fit(X)
-        self._fitting = True
+        self.estimator_ = NearestNeighbors(n_neighbors=self.k_, n_jobs=-1,
+                                           algorithm=neighbour_algorithm(*X.shape)).fit(X)
 
-    def fit(self, X, y=None, **kwargs):
-        self._fitting = False
-        try:
-            return super().fit(X, y, **kwargs)
-        finally:
-            self._fitting = False
+    def _training_scores(self, X):
+        distances, _ = self.estimator_.kneighbors(None, n_neighbors=self.k_)  # leaves each row out
+        return self._aggregate(distances)
 
     def _score(self, X):
-        if self._fitting:  # training rows: leave each row out of its own neighbourhood
-            distances, _ = self.estimator_.kneighbors(None, n_neighbors=self.k_)
-        else:
-            distances, _ = self.estimator_.kneighbors(X, n_neighbors=self.k_)
+        distances, _ = self.estimator_.kneighbors(X, n_neighbors=self.k_)
+        return self._aggregate(distances)
+
+    def _aggregate(self, distances: np.ndarray) -> np.ndarray:
         return distances[:, -1] if self.aggregate == "largest" else distances.mean(axis=1)
 
     def _get_model_state(self):
         return {"estimator_": self.estimator_, "k_": int(self.k_)}
 
     def _set_model_state(self, state):
-        self.estimator_, self.k_, self._fitting = state["estimator_"], int(state["k_"]), False
+        self.estimator_, self.k_ = state["estimator_"], int(state["k_"])
 
 
 class PCADetector(_SklearnDetector):

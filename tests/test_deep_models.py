@@ -209,3 +209,15 @@ def test_keras_autoencoder_trains_reports_cancels_and_round_trips():
     np.testing.assert_array_equal(restored.score_samples(X), scores)
     with pytest.raises(TrainingCancelled):
         create_detector("dense_ae_keras", **params).fit(X, should_stop=lambda: True)
+
+
+def test_dense_scores_batch_by_batch_equal_the_whole_reconstruction_error():
+    from core.detectors.torch_training import EVAL_BATCH_SIZE
+
+    rng = np.random.default_rng(3)
+    model = create_detector("dense_ae", epochs=1).fit(rng.random((300, 6)))
+    rows = rng.random((2 * EVAL_BATCH_SIZE + 17, 6))  # several batches and a short last one
+    rebuilt = model.reconstruct(rows)
+    assert rebuilt.shape == rows.shape and rebuilt.dtype == np.float64
+    np.testing.assert_allclose(model.score_samples(rows), np.abs(rows - rebuilt).mean(axis=1))
+    np.testing.assert_allclose(model.feature_scores(rows), np.abs(rows - rebuilt))

@@ -213,14 +213,30 @@ def reconstruct_batches(model, take, n_samples: int, device: str,
     """The model's output for samples ``0 .. n_samples - 1``, as one float32 numpy array.
 
     Scoring runs in float32 even on CUDA, so scores do not depend on the autocast precision.
+    Each batch is written into one array allocated after the first batch, so memory stays one
+    output's worth however many batches there are (a list of batches joined at the end doubles it).
     """
     model.eval()
-    outputs = []
+    output = None
     with torch.inference_mode():
         for start in range(0, n_samples, batch_size):
-            index = torch.arange(start, min(start + batch_size, n_samples), device=device)
-            outputs.append(model(take(index)).float().cpu().numpy())
-    return np.concatenate(outputs, axis=0)
+            stop = min(start + batch_size, n_samples)
+            batch = model(take(torch.arange(start, stop, device=device))).float().cpu().numpy()
+            if output is None:
+                output = np.empty((n_samples, *batch.shape[1:]), dtype=np.float32)
+            output[start:stop] = batch
+    return output if output is not None else np.empty((0,), dtype=np.float32)
+
+
+def row_batches(model, X: np.ndarray, device: str, batch_size: int = EVAL_BATCH_SIZE):
+    """Yield ``(start, stop, output)`` for consecutive row batches of ``X``, each converted to a
+    float32 tensor on its own, so that scoring never holds a second full copy of ``X``."""
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, X.shape[0], batch_size):
+            stop = min(start + batch_size, X.shape[0])
+            rows = torch.as_tensor(X[start:stop], dtype=torch.float32, device=device)
+            yield start, stop, model(rows).float().cpu().numpy()
 
 
 class TorchAutoencoderBase(BaseDetector):

@@ -30,6 +30,12 @@ class ParamSpec:
     high: float | None = None
     choices: tuple = ()
     log: bool = False
+    label: str = ""
+
+    @property
+    def plain_label(self) -> str:
+        """What a form calls the parameter: words and a unit, never the code name."""
+        return self.label or PLAIN_LABELS.get(self.name, self.name.replace("_", " ").capitalize())
 
     def coerce(self, value: Any) -> Any:
         """Convert ``value`` (possibly a command-line string) to this parameter's type and check it."""
@@ -85,6 +91,38 @@ class MethodSpec:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
+
+#: Plain labels (with units) of the parameter names the methods share; a parameter can also carry its own.
+PLAIN_LABELS = {
+    "aggregate": "Neighbour distance used",
+    "batch_size": "Batch size (rows or windows per step)",
+    "channels": "Convolution filters",
+    "combine": "Combine the features by",
+    "device": "Compute device",
+    "dropout": "Dropout share (0-0.9)",
+    "epochs": "Training passes over the data (epochs)",
+    "gamma": "Kernel width (0 = automatic)",
+    "hidden": "Layer sizes (units)",
+    "hidden_size": "LSTM units",
+    "k": "Fence width (in IQRs)",
+    "kernel_size": "Kernel length (time steps)",
+    "latent_size": "Code size (units)",
+    "learning_rate": "Learning rate",
+    "max_depth": "Deepest tree level (0 = unlimited)",
+    "max_samples": "Rows drawn per tree",
+    "max_train_rows": "Most training rows used",
+    "n_components": "Components kept (share of variance, or a count)",
+    "n_estimators": "Number of trees",
+    "n_neighbors": "Neighbours compared (k)",
+    "nu": "Share of training rows allowed outside (0-1)",
+    "num_layers": "Stacked LSTM layers",
+    "patience": "Stop after this many epochs without improvement (0 = never)",
+    "random_state": "Random seed",
+    "robust": "Resist outliers (median and MAD)",
+    "stride": "Step between training windows (time steps)",
+    "validation_fraction": "Share held out for validation (0-0.5)",
+    "window": "Window length (time steps)",
+}
 
 SEED = ParamSpec("random_state", "int", 0, "Random seed, for reproducible results.", 0, 2**31 - 1)
 DEVICE = ParamSpec("device", "choice", "auto", "Compute device: auto = CUDA, then Apple MPS, then CPU.",

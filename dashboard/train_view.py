@@ -101,7 +101,7 @@ def _params(spec) -> dict:
         cols = st.columns(3)
         for i, p in enumerate(spec.params):
             key = f"param_{spec.name}_{p.name}"
-            label = p.name.replace("_", " ")
+            label = p.plain_label
             with cols[i % 3]:
                 if p.kind == "bool":
                     params[p.name] = st.checkbox(label, value=bool(p.default), help=p.help, key=key)

@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from core.errors import DataError
 from core.pipeline import DetectionPipeline
-from core.registry import METHODS, create_detector, get_method
+from core.registry import METHODS, PLAIN_LABELS, create_detector, get_method
 
 # Small settings so that every method trains in a second or two on CPU.
 FAST = {
@@ -170,3 +170,11 @@ def test_a_single_row_can_be_scored_and_explained(name):
     assert detector.feature_scores(row).shape == (1, test.shape[1])
     if detector.is_reconstruction:
         assert detector.reconstruct(row).shape == (1, test.shape[1])
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_parameter_has_a_plain_label_and_help(name):
+    for param in get_method(name).params:
+        assert param.label or param.name in PLAIN_LABELS, f"{name}.{param.name} has no plain label"
+        assert param.plain_label != param.name and "_" not in param.plain_label
+        assert len(param.help) > 15

@@ -20,8 +20,8 @@ def test_deep_training_shows_progress_and_can_be_cancelled(page, app_url):
     page.get_by_text("Device:").wait_for()
     idle(page)
     page.get_by_text("Parameters (").click()
-    for name, value in (("epochs", "500"), ("batch size", "16")):
-        box = page.get_by_role("spinbutton", name=name)
+    for name, value in (("Training passes over the data (epochs)", "500"), ("Batch size (rows or windows per step)", "16")):
+        box = page.get_by_role("spinbutton", name=name, exact=True)
         box.fill(value)
         box.press("Enter")
         idle(page)

@@ -4,12 +4,19 @@ A source's ``run(handle, stop)`` calls ``handle(items, arrived)`` once per micro
 ``items`` is a list of messages (dicts, JSON text, CSV lines, bytes) or a pandas DataFrame and
 ``arrived`` the arrival time (``time.time()``) of each item or one time for the whole batch; it
 returns when ``stop`` (a :class:`threading.Event`) is set or the source is exhausted. ``handle``
-finishes scoring and writing a batch before returning, so a source may acknowledge it afterwards.
+finishes scoring and writing a batch before returning how many items it took (a prefix), so a
+source acknowledges (MQTT) or commits (Kafka) exactly those, afterwards: delivery is at-least-once.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import json
+import os
 import queue
+import shutil
+import socket
 import threading
 import time
 from pathlib import Path
@@ -19,8 +26,18 @@ import pandas as pd
 from ..errors import DataError
 
 
+SESSION_EXPIRY = 3600  # seconds an MQTT broker keeps a stream's session (and its messages) while it is away
+RECONNECT_DELAY = (0.5, 30.0)  # first and longest wait (seconds) between reconnection attempts, doubling
+
+
 class Source:
-    """Base class of the stream sources."""
+    """Base class of the stream sources.
+
+    ``can_leave_records``: whether items that ``handle`` does not take stay available at the
+    source for a later run (not acknowledged, not committed, or simply not read yet).
+    """
+
+    can_leave_records = True
 
     def open(self) -> None:
         """Connect; raise :class:`DataError` when the source cannot be reached."""
@@ -87,23 +104,60 @@ class ReplaySource(Source):
             handle(chunk, time.time())
 
 
-def connect_mqtt(host: str, port: int, *, client_id: str = "", timeout: float = 10.0):
-    """A connected paho-mqtt client with its network loop running (raises DataError if unreachable)."""
+def stable_client_id(host: str, port: int, topic: str) -> str:
+    """The same MQTT client id every time this machine reads ``topic`` from this broker, so a restarted
+    stream resumes its session (the broker keeps and redelivers what it has not been acknowledged)."""
+    digest = hashlib.sha1(f"{socket.gethostname()}|{host}:{port}|{topic}".encode()).hexdigest()[:12]
+    return f"anomaly-{digest}"  # 20 characters: within the 23 every MQTT broker must accept
+
+
+def connect_mqtt(host: str, port: int, *, client_id: str = "", timeout: float = 10.0,
+                 session_expiry: int | None = None, manual_ack: bool = False, on_connect=None,
+                 reconnect_delay: tuple[float, float] = RECONNECT_DELAY):
+    """A connected paho-mqtt client (MQTT 5) with its network loop running (raises DataError if unreachable).
+
+    With ``session_expiry`` (seconds) the session is persistent: the client connects with
+    ``clean_start=False``, so with the same ``client_id`` it resumes the session the broker kept
+    (subscriptions, queued messages, messages sent but not acknowledged). A lost connection is
+    re-established by paho's network loop, waiting ``reconnect_delay`` seconds (first, longest),
+    doubling after each failed attempt. ``on_connect(client, session_present)`` runs on every
+    (re)connection, in the network thread; ``manual_ack`` leaves acknowledging received QoS 1/2
+    messages to the caller (``client.ack(mid, qos)``).
+    """
     try:
         import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
     except ImportError as exc:  # pragma: no cover - listed dependency
         raise DataError("MQTT needs paho-mqtt: `pip install paho-mqtt`.") from exc
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                         manual_ack=manual_ack)
+    client.reconnect_delay_set(*reconnect_delay)
     connected = threading.Event()
-    client.on_connect = lambda c, userdata, flags, reason, props: connected.set()
+    refusal: list[str] = []
+
+    def handle_connect(c, userdata, flags, reason, properties):
+        if reason.is_failure:
+            refusal.append(str(reason))
+            return
+        if on_connect is not None:
+            on_connect(c, flags.session_present)
+        connected.set()
+
+    client.on_connect = handle_connect
+    properties = None
+    if session_expiry:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = int(session_expiry)
     try:
-        client.connect(host, int(port))
+        client.connect(host, int(port), clean_start=not session_expiry, properties=properties)
     except OSError as exc:
         raise DataError(f"Cannot reach the MQTT broker at {host}:{port}: {exc}.") from exc
     client.loop_start()
     if not connected.wait(timeout):
         client.loop_stop()
-        raise DataError(f"The MQTT broker at {host}:{port} did not accept the connection.")
+        reason = f" ({refusal[0]})" if refusal else ""
+        raise DataError(f"The MQTT broker at {host}:{port} did not accept the connection{reason}.")
     return client
 
 
@@ -113,6 +167,10 @@ class _QueuedSource(Source):
     After the first message of a batch, the source waits up to ``linger`` seconds for more: a
     model call costs milliseconds whatever its size, so scoring messages one by one would cap the
     stream at a few hundred records per second while the backlog (and the latency) grows.
+
+    The queue holds ``(payload, arrived, receipt)``; once ``handle`` returns, the receipts of the
+    items it took go to :meth:`acknowledge`. Items still queued when the stream stops were never
+    acknowledged, so an at-least-once broker delivers them again.
     """
 
     def __init__(self, *, interval: float = 0.1, max_batch: int = 5000, linger: float = 0.02):
@@ -135,33 +193,82 @@ class _QueuedSource(Source):
                     batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
                 except queue.Empty:
                     break
-            handle([payload for payload, _ in batch], [arrived for _, arrived in batch])
+            taken = handle([payload for payload, _, _ in batch], [arrived for _, arrived, _ in batch])
+            self.acknowledge([receipt for _, _, receipt in batch[:taken]])
+
+    def acknowledge(self, receipts: list) -> None:
+        """Tell the sender these messages are done (scored and written)."""
 
 
 class MQTTSource(_QueuedSource):
-    """Subscribes to an MQTT topic (wildcards allowed); each message is one record."""
+    """Subscribes to an MQTT topic (wildcards allowed); each message is one record.
 
-    def __init__(self, host: str, port: int, topic: str, *, qos: int = 0, client_id: str = "", **options):
+    With ``qos`` 1 (the default) or 2 delivery is at-least-once: the client connects with a stable
+    ``client_id`` (default :func:`stable_client_id`) and a persistent session kept ``session_expiry``
+    seconds (MQTT 5, ``clean_start=False``), so the broker keeps the messages meant for the stream
+    while it is away or restarting (with the broker's persistence on); each message is acknowledged
+    only after its micro-batch has been scored and written to every sink, and only on the connection
+    it arrived on. A message in flight when the connection drops or the process stops is delivered
+    again; the runner's ``id_field`` recognises such duplicates. ``qos=0`` is at-most-once.
+    """
+
+    def __init__(self, host: str, port: int, topic: str, *, qos: int = 1, client_id: str | None = None,
+                 session_expiry: int = SESSION_EXPIRY, reconnect_delay: tuple[float, float] = RECONNECT_DELAY,
+                 **options):
         super().__init__(**options)
-        self.host, self.port, self.topic, self.qos, self.client_id = host, int(port), topic, qos, client_id
+        if qos not in (0, 1, 2):
+            raise DataError(f"MQTT QoS must be 0, 1 or 2, got {qos}.")
+        self.host, self.port, self.topic, self.qos = host, int(port), topic, int(qos)
+        self.at_least_once = self.qos > 0
+        if client_id is None:
+            client_id = stable_client_id(host, self.port, topic) if self.at_least_once else ""
+        self.client_id = client_id
+        self.session_expiry = int(session_expiry) if self.at_least_once else None
+        self.reconnect_delay = reconnect_delay
         self.client = None
+        self.connections = 0  # successful (re)connections; a receipt is only valid on its own connection
+        self._subscribed = threading.Event()
+        self._refused: list[str] = []
 
     def open(self):
-        subscribed = threading.Event()
-        self.client = connect_mqtt(self.host, self.port, client_id=self.client_id)
-        self.client.on_message = lambda c, userdata, message: self._queue.put((message.payload, time.time()))
-        self.client.on_subscribe = lambda *args: subscribed.set()
-        self.client.subscribe(self.topic, qos=self.qos)
-        # paho reconnects by itself after a broker restart; subscribe again each time it does.
-        self.client.on_connect = lambda c, userdata, flags, reason, props: c.subscribe(self.topic, qos=self.qos)
-        if not subscribed.wait(10):
+        def on_connect(client, session_present):
+            self.connections += 1
+            # Subscribing again is harmless when the broker kept the session, and needed when it did not.
+            client.subscribe(self.topic, qos=self.qos)
+
+        def on_subscribe(client, userdata, mid, reason_codes, properties):
+            failed = [str(code) for code in reason_codes if code.is_failure]
+            if failed:
+                self._refused.append(failed[0])
+            self._subscribed.set()
+
+        def on_message(client, userdata, message):
+            receipt = (self.connections, message.mid, message.qos)
+            self._queue.put((message.payload, time.time(), receipt))
+
+        self.client = connect_mqtt(self.host, self.port, client_id=self.client_id, session_expiry=self.session_expiry,
+                                   manual_ack=self.at_least_once, reconnect_delay=self.reconnect_delay,
+                                   on_connect=on_connect)
+        self.client.on_subscribe = on_subscribe
+        self.client.on_message = on_message
+        if not self._subscribed.wait(10) or self._refused:
+            reason = f" ({self._refused[0]})" if self._refused else ""
             self.close()
-            raise DataError(f"The MQTT broker did not confirm the subscription to '{self.topic}'.")
+            raise DataError(f"The MQTT broker did not confirm the subscription to '{self.topic}'{reason}.")
+
+    def acknowledge(self, receipts):
+        if not self.at_least_once or self.client is None:
+            return
+        for connection, mid, qos in receipts:
+            # After a reconnection the broker sends unacknowledged messages again with their old ids;
+            # acknowledging across connections could confirm a message this stream never handled.
+            if connection == self.connections and qos:
+                self.client.ack(mid, qos)
 
     def close(self):
         if self.client is not None:
-            self.client.loop_stop()
             self.client.disconnect()
+            self.client.loop_stop()
             self.client = None
 
 
@@ -174,8 +281,11 @@ class KafkaSource(Source):
         ``host:port`` of a broker.
     topic : str
     group_id : str or None
-        Consumer group (offsets are committed after each micro-batch is written). ``None`` reads
-        every partition of the topic directly, without joining a group (starts at once).
+        Consumer group. Auto-commit is off: the offsets of a micro-batch are committed only after
+        every sink has written it, so a stream stopped or crashed at any point resumes after the
+        last written record (at-least-once; a batch written but not yet committed is read again).
+        ``None`` reads every partition of the topic directly, without joining a group (starts at
+        once, commits nothing: a restart begins at ``offset`` again).
     offset : {"latest", "earliest"}
         Where a new group starts: only new messages (S0's behaviour) or the whole topic.
     """
@@ -220,14 +330,27 @@ class KafkaSource(Source):
                 self.consumer.position(partition)
 
     def run(self, handle, stop):
+        from kafka import TopicPartition
+        from kafka.structs import OffsetAndMetadata
+
         while not stop.is_set():
             polled = self.consumer.poll(timeout_ms=int(self.interval * 1000), max_records=self.max_batch)
             messages = [m for partition in polled.values() for m in partition]
             if not messages:
                 continue
-            handle([m.value for m in messages], time.time())
-            if self.group_id:
-                self.consumer.commit()
+            taken = handle([m.value for m in messages], time.time())
+            # Next offset per partition: after the last record taken, else the first one not taken.
+            written, untaken = {}, {}
+            for position, message in enumerate(messages):
+                partition = TopicPartition(message.topic, message.partition)
+                if position < taken:
+                    written[partition] = message.offset + 1
+                else:
+                    untaken.setdefault(partition, message.offset)
+            if self.group_id and written:
+                self.consumer.commit({p: OffsetAndMetadata(offset, "", -1) for p, offset in written.items()})
+            for partition, offset in untaken.items():  # read them again if the stream goes on
+                self.consumer.seek(partition, offset)
 
     def close(self):
         if self.consumer is not None:

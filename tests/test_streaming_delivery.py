@@ -2,8 +2,13 @@
 at-least-once sources (MQTT through a restarted Mosquitto, Kafka through Tansu, a folder with files
 still being written) deliver every record across restarts, duplicates counted."""
 
+import getpass
 import json
+import os
+import shutil
+import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,7 +19,7 @@ from core.streaming import QueueSink, StreamRunner
 from core.streaming.runner import DUPLICATE, NOT_WRITTEN, summary_line
 from core.streaming.sinks import Sink
 from core.streaming.sources import IterableSource
-from tests.test_streaming import FEATURES
+from tests.test_streaming import FEATURES, free_port, wait_for_port, wait_until
 
 TERMS = ("scored", "warmup", "malformed", "dropped")
 
@@ -95,3 +100,155 @@ def test_a_batch_a_sink_refuses_is_counted_as_not_written_and_the_summary_is_sti
     assert (f"12 received = 10 scored + 0 warm-up + 0 malformed + 2 dropped (2 {NOT_WRITTEN})" in err
             and "error: the sink's server went away" in err), err
     assert len(sink.written) == 10
+
+
+# -- MQTT: a persistent session survives a broker restart and a stream restart ---------------------
+class Mosquitto:
+    """A Mosquitto on a loopback port that keeps its sessions and messages on disk across restarts."""
+
+    def __init__(self, folder):
+        self.port = free_port()
+        store = folder / "store"
+        store.mkdir()
+        # max_queued_messages 0: no limit on what the broker keeps for a stream while it is away (the
+        # default, 1000, makes the broker itself discard the rest). user: started as root, Mosquitto
+        # would switch to its own user, which cannot write its persistence file in this folder.
+        self.config = folder / "mosquitto.conf"
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                               f"persistence_location {store}/\nmax_queued_messages 0\nuser {getpass.getuser()}\n")
+        self.process = None
+
+    def start(self):
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        assert os.path.exists(binary), "mosquitto is missing: run scripts/setup_system.sh"
+        self.process = subprocess.Popen([binary, "-c", str(self.config)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process)
+
+    def stop(self):
+        self.process.terminate()  # SIGTERM: Mosquitto writes its persistence file before exiting
+        self.process.wait(10)
+
+
+class RetryingPublisher(threading.Thread):
+    """Publishes every message with QoS 1 until the broker acknowledges it, across broker restarts.
+
+    A message whose acknowledgement is lost in a restart is published again: the broker may then hold
+    it twice, which the stream must count as a duplicate."""
+
+    def __init__(self, port, topic, messages, window=50):
+        super().__init__(daemon=True)
+        from core.streaming.sources import connect_mqtt
+
+        self.client = connect_mqtt("127.0.0.1", port, client_id="delivery-test-publisher", session_expiry=600,
+                                   reconnect_delay=(0.1, 1.0))
+        self.topic, self.messages, self.window = topic, messages, window
+        self.resent = 0
+        self.done = threading.Event()
+
+    @staticmethod
+    def _acknowledged(info) -> bool:
+        try:
+            return info.is_published()
+        except (RuntimeError, ValueError):  # published while disconnected: not acknowledged yet
+            return False
+
+    def run(self):
+        pending = list(self.messages)
+        while pending:
+            if not wait_until(self.client.is_connected, 30):
+                return
+            window, pending = pending[:self.window], pending[self.window:]
+            infos = [(payload, self.client.publish(self.topic, payload, qos=1)) for payload in window]
+            deadline = time.time() + 3
+            for _, info in infos:
+                try:
+                    info.wait_for_publish(max(deadline - time.time(), 0.01))
+                except (RuntimeError, ValueError):
+                    pass
+            failed = [payload for payload, info in infos if not self._acknowledged(info)]
+            self.resent += len(failed)
+            pending = failed + pending
+        self.done.set()
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class SlowSink(Sink):
+    """Keeps every record and takes a little time per batch, so messages are in flight when the broker
+    or the stream stops."""
+
+    def __init__(self):
+        self.records = []
+
+    def write(self, records):
+        time.sleep(0.005)
+        self.records.extend(records)
+
+
+def test_mqtt_loses_nothing_across_a_broker_restart_and_a_stream_restart(model, tmp_path):
+    from core.streaming.sources import MQTTSource
+
+    valid, malformed = 1000, 100
+    messages = [message(i, temperature=20.0 + (i % 7) / 10) for i in range(valid)]
+    messages += [json.dumps({"id": f"bad-{i}", "temperature": "hot", "pressure": 1.0}) for i in range(malformed)]
+    rng = np.random.default_rng(2)
+    messages = [messages[i] for i in rng.permutation(len(messages))]
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    runners, sinks, publisher = [], [], None
+    try:
+        def start_stream():
+            sink = SlowSink()
+            source = MQTTSource("127.0.0.1", broker.port, "plant/readings", reconnect_delay=(0.1, 1.0))
+            runner = StreamRunner(model, source, sink, id_field="id").start()
+            assert wait_until(source.subscribed.is_set, 15)
+            runners.append(runner)
+            sinks.append(sink)
+            return runner
+
+        first = start_stream()
+        publisher = RetryingPublisher(broker.port, "plant/readings", messages)
+        publisher.start()
+        assert wait_until(lambda: first.stats.received >= 300, 30), first.stats.snapshot()
+        broker.stop()  # mid-stream: messages queued for the stream, others in flight, the publisher waiting
+        time.sleep(0.5)
+        broker.start()
+        assert wait_until(lambda: first.stats.received >= 700, 30), first.stats.snapshot()
+        first.stop()  # the stream goes away mid-stream; a new one with the same client id takes over
+        assert first.source.client is None and first.stats.error is None
+        second = start_stream()
+        assert publisher.done.wait(60)
+
+        def everything_seen():
+            ids = {r.get("id") for sink in sinks for r in sink.records if r["type"] in ("score", "error")}
+            return len(ids) == valid + malformed
+
+        assert wait_until(everything_seen, 60), [r.stats.snapshot() for r in runners]
+        time.sleep(0.5)  # anything still in flight arrives, and is counted
+        second.stop()
+    finally:
+        for runner in runners:
+            runner.stop()
+        if publisher is not None:
+            publisher.close()
+        broker.stop()
+
+    scored = [r["id"] for sink in sinks for r in sink.records if r["type"] == "score"]
+    errors = [r["id"] for sink in sinks for r in sink.records if r["type"] == "error"]
+    dropped = [r for sink in sinks for r in sink.records if r["type"] == "dropped"]
+    assert set(scored) == set(range(valid)) and set(errors) == {f"bad-{i}" for i in range(malformed)}
+    for runner, sink in zip(runners, sinks):
+        stats = runner.stats.snapshot()
+        assert_accounted(stats)
+        out = by_type(sink.records)
+        assert stats["scored"] == len(out.get("score", [])) and stats["malformed"] == len(out.get("error", []))
+        assert stats["duplicates"] == len(out.get("dropped", []))
+    # Within one stream a redelivered record is dropped as a duplicate; only a record delivered to
+    # both streams (written by the first, its acknowledgement lost when it stopped) is scored twice.
+    assert len(scored) + len(errors) - (valid + malformed) <= len(set(scored) & set(r["id"] for r in sinks[0].records))
+    assert all(r["reason"] == DUPLICATE for r in dropped)
+    assert runners[0].source.connections >= 2  # the first stream did lose its broker and come back
+    print(f"resent by the publisher: {publisher.resent}; per stream: {[r.stats.snapshot() for r in runners]}")

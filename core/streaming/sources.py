@@ -112,7 +112,7 @@ def stable_client_id(host: str, port: int, topic: str) -> str:
 
 
 def connect_mqtt(host: str, port: int, *, client_id: str = "", timeout: float = 10.0,
-                 session_expiry: int | None = None, manual_ack: bool = False, on_connect=None,
+                 session_expiry: int | None = None, manual_ack: bool = False, on_connect=None, setup=None,
                  reconnect_delay: tuple[float, float] = RECONNECT_DELAY):
     """A connected paho-mqtt client (MQTT 5) with its network loop running (raises DataError if unreachable).
 
@@ -122,7 +122,8 @@ def connect_mqtt(host: str, port: int, *, client_id: str = "", timeout: float = 
     re-established by paho's network loop, waiting ``reconnect_delay`` seconds (first, longest),
     doubling after each failed attempt. ``on_connect(client, session_present)`` runs on every
     (re)connection, in the network thread; ``manual_ack`` leaves acknowledging received QoS 1/2
-    messages to the caller (``client.ack(mid, qos)``).
+    messages to the caller (``client.ack(mid, qos)``). ``setup(client)`` runs before connecting:
+    set ``on_message`` and ``on_subscribe`` there, since a resumed session delivers at once.
     """
     try:
         import paho.mqtt.client as mqtt
@@ -145,6 +146,8 @@ def connect_mqtt(host: str, port: int, *, client_id: str = "", timeout: float = 
         connected.set()
 
     client.on_connect = handle_connect
+    if setup is not None:
+        setup(client)
     properties = None
     if session_expiry:
         properties = Properties(PacketTypes.CONNECT)
@@ -227,7 +230,7 @@ class MQTTSource(_QueuedSource):
         self.reconnect_delay = reconnect_delay
         self.client = None
         self.connections = 0  # successful (re)connections; a receipt is only valid on its own connection
-        self._subscribed = threading.Event()
+        self.subscribed = threading.Event()
         self._refused: list[str] = []
 
     def open(self):
@@ -240,18 +243,20 @@ class MQTTSource(_QueuedSource):
             failed = [str(code) for code in reason_codes if code.is_failure]
             if failed:
                 self._refused.append(failed[0])
-            self._subscribed.set()
+            self.subscribed.set()
 
         def on_message(client, userdata, message):
             receipt = (self.connections, message.mid, message.qos)
             self._queue.put((message.payload, time.time(), receipt))
 
+        def setup(client):
+            client.on_subscribe = on_subscribe
+            client.on_message = on_message
+
         self.client = connect_mqtt(self.host, self.port, client_id=self.client_id, session_expiry=self.session_expiry,
                                    manual_ack=self.at_least_once, reconnect_delay=self.reconnect_delay,
-                                   on_connect=on_connect)
-        self.client.on_subscribe = on_subscribe
-        self.client.on_message = on_message
-        if not self._subscribed.wait(10) or self._refused:
+                                   on_connect=on_connect, setup=setup)
+        if not self.subscribed.wait(10) or self._refused:
             reason = f" ({self._refused[0]})" if self._refused else ""
             self.close()
             raise DataError(f"The MQTT broker did not confirm the subscription to '{self.topic}'{reason}.")

@@ -308,3 +308,28 @@ def test_kafka_stream_stopped_and_failed_mid_way_resumes_without_losing_a_record
     assert sorted(r["id"] for r in out["error"]) == sorted(f"bad-{i}" for i in range(malformed))
     assert "dropped" not in out
     assert runner.stats.snapshot()["received"] == total - 130 - len(failing.written)
+
+
+# -- folder: only complete files are read ------------------------------------------------------------
+def test_a_file_is_complete_once_its_name_is_final_and_it_stopped_changing(tmp_path):
+    from core.streaming.sources import SettledFiles, has_final_name
+
+    for name in (".a.csv", "_a.csv", "a.csv.partial", "a.csv.tmp", "a.CSV.PART", "a.txt"):
+        assert not has_final_name(name, "*.csv"), name
+    assert has_final_name("a.csv", "*.csv")
+    files = SettledFiles(tmp_path, "*.csv", settle_seconds=1.0)
+    growing = tmp_path / "growing.csv"
+    growing.write_text("a,b\n")
+    (tmp_path / "hidden.csv.partial").write_text("a,b\n1,2\n")
+    assert files.poll(now=0.0) == []
+    os.utime(growing, ns=(1, 1))  # a later piece: new size and time
+    growing.write_text("a,b\n1,2\n")
+    assert files.poll(now=0.9) == []
+    assert files.poll(now=1.5) == []   # changed at 0.9: not settled yet
+    ready = files.poll(now=2.0)
+    assert [version[:2] for version in ready] == [("growing.csv", 8)]
+    files.done.update(ready)
+    assert files.poll(now=5.0) == []   # handed over once
+    with open(growing, "a") as handle:  # written again later: a new version, read again once settled
+        handle.write("3,4\n")
+    assert files.poll(now=6.0) == [] and [v[:2] for v in files.poll(now=7.5)] == [("growing.csv", 12)]

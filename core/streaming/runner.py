@@ -347,7 +347,8 @@ def _path_and_query(spec: str):
 def make_source(url: str, **options) -> Source:
     """A source from a URL: ``replay:FILE[?rate=N&loop=1]``,
     ``mqtt://HOST:PORT/TOPIC[?qos=1&client_id=NAME&session_expiry=SECONDS]``,
-    ``kafka://HOST:PORT/TOPIC[?offset=earliest&group=NAME]`` (``group=`` empty: no consumer group), ``folder:DIR[?pattern=*.csv]``, ``stdin``."""
+    ``kafka://HOST:PORT/TOPIC[?offset=earliest&group=NAME]`` (``group=`` empty: no consumer group),
+    ``folder:DIR[?pattern=*.csv&settle=SECONDS]``, ``stdin``."""
     url = str(url)
     if url in ("stdin", "-"):
         return IterableSource(sys.stdin, batch=int(options.get("batch", 1)))
@@ -368,7 +369,7 @@ def make_source(url: str, **options) -> Source:
     if scheme == "folder":
         path, query = _path_and_query(url)
         return FolderSource(path.removeprefix("//"), pattern=query.get("pattern", "*.csv"),
-                            master=options.get("master", "local[2]"))
+                            master=options.get("master", "local[2]"), settle_seconds=float(query.get("settle", 2.0)))
     raise DataError(f"Unknown stream source {url!r}; use replay:FILE, mqtt://HOST:PORT/TOPIC, "
                     "kafka://HOST:PORT/TOPIC, folder:DIR or stdin.")
 

@@ -371,13 +371,88 @@ def _all_numbers(fields) -> bool:
         return False
 
 
+# Names writers give a file while it is still being written (browsers, rsync, scp clients, editors).
+UNFINISHED_SUFFIXES = (".partial", ".part", ".tmp", ".temp", ".crdownload", ".download", ".filepart", ".swp",
+                       ".inprogress")
+
+
+def has_final_name(name: str, pattern: str = "*") -> bool:
+    """Whether ``name`` is a finished file's name matching ``pattern``: not hidden (``.x``), not
+    ``_x`` (Spark's and Hadoop's own files) and without a temporary suffix (``.partial``, ``.tmp``, ...)."""
+    return (not name.startswith((".", "_")) and not name.lower().endswith(UNFINISHED_SUFFIXES)
+            and fnmatch.fnmatch(name, pattern))
+
+
+class SettledFiles:
+    """Complete files of a local folder, found by polling.
+
+    A file is complete once it has a final name (:func:`has_final_name`) and its size and
+    modification time have not changed for ``settle_seconds``. Each version of a file (name, size,
+    modification time) is handed over once: a file written again later is read again.
+
+    Parameters
+    ----------
+    folder : str or Path
+    pattern : str
+        File name glob.
+    settle_seconds : float
+        How long a file must stay unchanged. 0: files appear whole (moved in by rename), only
+        the name rule applies.
+    done : iterable of (name, size, mtime_ns)
+        Versions already handed over (by an earlier run).
+    """
+
+    def __init__(self, folder, pattern: str = "*.csv", settle_seconds: float = 2.0, done=()):
+        self.folder = Path(folder)
+        self.pattern = pattern
+        self.settle_seconds = float(settle_seconds)
+        self.done: set[tuple] = {tuple(version) for version in done}
+        self._unchanged_since: dict[str, tuple[tuple, float]] = {}  # name -> (version, first seen)
+
+    def poll(self, now: float | None = None) -> list[tuple]:
+        """Versions ``(name, size, mtime_ns)`` complete now and not handed over yet, oldest first.
+        The caller adds each one to :attr:`done` once it has taken it."""
+        now = time.monotonic() if now is None else now
+        ready, present = [], set()
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                if not has_final_name(entry.name, self.pattern) or not entry.is_file():
+                    continue
+                info = entry.stat()
+                version = (entry.name, info.st_size, info.st_mtime_ns)
+                present.add(entry.name)
+                if version in self.done:
+                    continue
+                seen = self._unchanged_since.get(entry.name)
+                if seen is None or seen[0] != version:
+                    self._unchanged_since[entry.name] = (version, now)
+                    if self.settle_seconds > 0:
+                        continue
+                    seen = (version, now)
+                if now - seen[1] >= self.settle_seconds:
+                    ready.append(version)
+        for name in set(self._unchanged_since) - present:  # deleted or renamed away
+            del self._unchanged_since[name]
+        return sorted(ready, key=lambda version: (version[2], version[0]))
+
+
 class FolderSource(Source):
     """New CSV files landing in a folder, read with Spark Structured Streaming.
 
+    Only complete files are read (never one still being written): in a local folder, a file is
+    taken once its name is final (not hidden, not ``_x``, no temporary suffix such as ``.partial``
+    or ``.tmp``) and its size and modification time have stayed the same for ``settle_seconds``
+    (:class:`SettledFiles`). It is then copied under a new name into a folder that only Spark
+    watches, so Spark never sees it change, and Spark deletes the copy once its batch is done. A
+    writer that may pause longer than ``settle_seconds`` mid-file should write under a temporary
+    name and rename. A remote folder (a Hadoop URL) is watched by Spark directly: files must appear
+    there whole (moved in).
+
     Each micro-batch of new files reaches ``handle`` from inside ``foreachBatch``, so a batch is
     scored and written before Spark records it as done (with ``checkpoint``, a restarted stream
-    resumes after the last scored file). A file's first line is its header unless it is all
-    numbers; lines are passed on as CSV text, so a broken line is one malformed record.
+    resumes after the last scored file, and skips the files it had already taken). A file's first
+    line is its header unless it is all numbers; lines are passed on as CSV text, so a broken line
+    is one malformed record.
 
     Parameters
     ----------
@@ -388,24 +463,33 @@ class FolderSource(Source):
     pattern : str
         File name glob inside the folder.
     trigger_seconds : float
-        How often Spark looks for new files.
+        How often Spark (and the local folder's poll) looks for new files.
     max_files_per_trigger : int, optional
     checkpoint : str, optional
         Checkpoint folder (default: a temporary one, so each run starts from the files present).
+    settle_seconds : float
+        How long a local file must stay unchanged before it is read (0: files are moved in whole).
     """
+
+    can_leave_records = False  # Spark marks a batch done once foreachBatch returns
 
     def __init__(self, folder, *, spark=None, master: str = "local[2]", pattern: str = "*.csv",
                  trigger_seconds: float = 0.5, max_files_per_trigger: int | None = None,
-                 checkpoint: str | None = None):
+                 checkpoint: str | None = None, settle_seconds: float = 2.0):
         self.folder = str(folder)
-        if "://" not in self.folder and not Path(self.folder).is_dir():
+        self.local = "://" not in self.folder or self.folder.startswith("file://")
+        if self.local and not Path(self.folder.removeprefix("file://")).is_dir():
             raise DataError(f"The folder '{self.folder}' does not exist.")
+        if settle_seconds < 0:
+            raise DataError(f"settle_seconds must be 0 or more, got {settle_seconds}.")
         self.spark, self.master, self.pattern = spark, master, pattern
         self.trigger_seconds = float(trigger_seconds)
         self.max_files_per_trigger = max_files_per_trigger
         self.checkpoint = checkpoint
+        self.settle_seconds = float(settle_seconds)
         self.query = None
         self.failure: BaseException | None = None
+        self._work: str | None = None  # temporary checkpoint folder this source made (removed at close)
 
     def open(self):
         if self.spark is None:
@@ -437,9 +521,21 @@ class FolderSource(Source):
     def run(self, handle, stop):
         import tempfile
 
-        checkpoint = self.checkpoint or tempfile.mkdtemp(prefix="stream-checkpoint-")
-        source = (self.spark.readStream.option("pathGlobFilter", self.pattern)
-                  .option("maxFilesPerTrigger", self.max_files_per_trigger or 1000).text(self.folder))
+        if self.checkpoint is None:
+            self._work = tempfile.mkdtemp(prefix="stream-checkpoint-")
+        checkpoint = Path(self.checkpoint or self._work)
+        reader = self.spark.readStream.option("maxFilesPerTrigger", self.max_files_per_trigger or 1000)
+        settled = None
+        if self.local:
+            staging = checkpoint / "complete-files"
+            staging.mkdir(parents=True, exist_ok=True)
+            taken_log = checkpoint / "taken-files.jsonl"
+            done = [json.loads(line) for line in taken_log.read_text().splitlines()] if taken_log.exists() else []
+            settled = SettledFiles(self.folder.removeprefix("file://"), self.pattern, self.settle_seconds, done)
+            # Spark deletes a copy once the batch that read it is committed.
+            source = reader.option("cleanSource", "delete").text(str(staging))
+        else:
+            source = reader.option("pathGlobFilter", self.pattern).text(self.folder)
 
         def on_batch(batch_frame, batch_id):
             arrived = time.time()
@@ -447,20 +543,47 @@ class FolderSource(Source):
             if entries:
                 handle([_csv_record(e) for e in entries], arrived)
 
-        self.query = (source.writeStream.foreachBatch(on_batch).option("checkpointLocation", checkpoint)
+        self.query = (source.writeStream.foreachBatch(on_batch).option("checkpointLocation", str(checkpoint / "spark"))
                       .trigger(processingTime=f"{self.trigger_seconds} seconds").start())
         try:
             while not stop.is_set():
                 if not self.query.isActive:
                     error = self.query.exception()
                     raise DataError(f"The folder stream stopped: {error}")
-                stop.wait(0.1)
+                if settled is not None:
+                    for version in settled.poll():
+                        if self._hand_to_spark(version, staging):
+                            settled.done.add(version)
+                            with open(taken_log, "a", encoding="utf-8") as log:
+                                log.write(json.dumps(list(version)) + "\n")
+                stop.wait(self.trigger_seconds if settled is not None else 0.1)
         finally:
             self.query.stop()
+
+    def _hand_to_spark(self, version: tuple, staging: Path) -> bool:
+        """Copy a complete file where Spark will read it; False if it changed meanwhile (retried later)."""
+        name, size, mtime_ns = version
+        original = Path(self.folder.removeprefix("file://")) / name
+        target = staging / f"{time.time_ns()}-{name}"
+        hidden = staging / f".{target.name}"  # Spark skips hidden names: it sees the copy only whole
+        try:
+            shutil.copyfile(original, hidden)
+            info = original.stat()
+        except FileNotFoundError:
+            hidden.unlink(missing_ok=True)
+            return False
+        if (info.st_size, info.st_mtime_ns) != (size, mtime_ns):
+            hidden.unlink()
+            return False
+        os.replace(hidden, target)
+        return True
 
     def close(self):
         if self.query is not None and self.query.isActive:
             self.query.stop()
+        if self._work is not None:
+            shutil.rmtree(self._work, ignore_errors=True)
+            self._work = None
 
 
 def _csv_record(entry: dict):
@@ -497,4 +620,4 @@ class IterableSource(Source):
 
 
 __all__ = ["Source", "ReplaySource", "MQTTSource", "KafkaSource", "FolderSource", "IterableSource",
-           "connect_mqtt"]
+           "SettledFiles", "connect_mqtt", "has_final_name", "stable_client_id"]

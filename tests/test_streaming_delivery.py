@@ -254,6 +254,23 @@ def test_mqtt_loses_nothing_across_a_broker_restart_and_a_stream_restart(model, 
     print(f"resent by the publisher: {publisher.resent}; per stream: {[r.stats.snapshot() for r in runners]}")
 
 
+def test_mqtt_sink_refuses_a_batch_the_broker_did_not_acknowledge(tmp_path):
+    from core.streaming.sinks import MQTTSink
+
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    sink = MQTTSink("127.0.0.1", broker.port, "plant/scores", qos=1, timeout=1.0)
+    try:
+        sink.write([{"type": "score", "seq": 0}])  # acknowledged: returns
+        broker.stop()
+        with pytest.raises(DataError, match="did not acknowledge"):
+            sink.write([{"type": "score", "seq": 1}])
+    finally:
+        sink.close()
+        if broker.process.poll() is None:
+            broker.stop()
+
+
 # -- Kafka: offsets are committed only after the sinks have written ---------------------------------
 def test_kafka_stream_stopped_and_failed_mid_way_resumes_without_losing_a_record(model, kafka_broker):
     from kafka import KafkaProducer

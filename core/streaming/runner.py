@@ -38,6 +38,10 @@ from .sinks import CallbackSink, CSVSink, KafkaSink, MQTTSink, QueueSink, Sink, 
 from .sources import SESSION_EXPIRY, FolderSource, IterableSource, KafkaSource, MQTTSource, ReplaySource, Source
 
 
+DUPLICATE = "duplicate"  # drop reason of a record whose id was already seen
+NOT_WRITTEN = "not written: the stream stopped with an error"  # drop reason of a batch a sink refused
+
+
 class StreamStats:
     """Thread-safe counters of a running stream.
 
@@ -106,10 +110,6 @@ class StreamStats:
                 "latency_ms_p95": float(np.percentile(latencies, 95) * 1000) if latencies.size else None,
                 "elapsed_s": elapsed, "running": self.finished is None, "error": self.error,
             }
-
-
-DUPLICATE = "duplicate"  # drop reason of a record whose id was already seen
-NOT_WRITTEN = "not written: the stream stopped with an error"  # drop reason of a batch a sink refused
 
 
 def summary_line(stats: dict) -> str:

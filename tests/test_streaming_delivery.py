@@ -77,6 +77,21 @@ def test_every_received_record_is_scored_malformed_or_dropped_and_the_output_say
     assert "3 duplicates" in line
 
 
+def test_duplicates_in_a_table_replay_are_recognised_and_records_without_an_id_never_are(model):
+    import pandas as pd
+
+    from core.streaming import ReplaySource
+
+    frame = pd.DataFrame({"id": pd.array([1, 2, 2, None, None], dtype="Int64"), "temperature": [20.0] * 5,
+                          "pressure": [1000.0, 1000.0, 1000.0, 1000.0, "x"]})
+    sink = QueueSink()
+    stats = StreamRunner(model, ReplaySource(frame), sink, id_field="id").run()
+    assert (stats["received"], stats["scored"], stats["malformed"], stats["duplicates"]) == (5, 3, 1, 1)
+    assert_accounted(stats)
+    assert [(r["type"], r["id"]) for r in sink.drain()] == [("score", 1), ("score", 2), ("dropped", 2),
+                                                             ("score", None), ("error", None)]
+
+
 class FailingSink(Sink):
     """Writes the first ``good`` batches, then fails like a sink whose server went away."""
 

@@ -224,7 +224,8 @@ class RecordParser:
         if not self.id_field or mapping is None:
             return None
         value = mapping.get(self.id_field)
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) \
+                or (isinstance(value, str) and not value.strip()):
             return None
         return value.item() if isinstance(value, np.generic) else value
 

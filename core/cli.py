@@ -65,6 +65,8 @@ def _build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--time-field", help="record field holding the timestamp (kept in the output)")
     stream.add_argument("--only-anomalies", action="store_true", help="emit flagged records only")
     stream.add_argument("--rate", type=float, help="replay speed in records per second")
+    stream.add_argument("--id-field", help="record field holding a unique id: records delivered again are "
+                        "counted as duplicates instead of being scored twice")
     return parser
 
 
@@ -179,7 +181,8 @@ def _cmd_stream(args) -> int:
     from .streaming import run_stream
 
     run_stream(args.model, args.source, args.sink, max_records=args.max_records, timeout=args.timeout,
-               time_field=args.time_field, only_anomalies=args.only_anomalies, rate=args.rate)
+               time_field=args.time_field, only_anomalies=args.only_anomalies, rate=args.rate,
+               id_field=args.id_field)
     return 0
 
 

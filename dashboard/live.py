@@ -210,6 +210,29 @@ def _stop() -> None:
 
 
 # -- the live view ---------------------------------------------------------------------------------
+def _counters(stats: dict, not_drawn: int) -> None:
+    """Rates, then the accounting of every received record: scored + warm-up + malformed + dropped."""
+    c = st.columns(4)
+    c[0].metric("Records/s", f"{stats['records_per_s']:,.0f}")
+    c[1].metric("Anomalies", f"{stats['anomalies']:,}")
+    c[2].metric("Latency p95", "-" if stats["latency_ms_p95"] is None else f"{stats['latency_ms_p95']:.1f} ms")
+    c[3].metric("Dropped by the page", f"{not_drawn:,}",
+                help="Scored records the page could not draw in time (the oldest go first); the counters "
+                     "include them.")
+    c = st.columns(6)
+    c[0].metric("Received", f"{stats['received']:,}", help="Records taken from the source; each is exactly one "
+                "of scored, warm-up, malformed or dropped.")
+    c[1].metric("Scored", f"{stats['scored']:,}")
+    c[2].metric("Warm-up", f"{stats['warmup']:,}", help="Read by a window model that has no score for them yet.")
+    c[3].metric("Malformed", f"{stats['malformed']:,}", help="Unreadable records, listed below with the reason.")
+    c[4].metric("Dropped", f"{stats['dropped']:,}", help="Received but not scored, for the reason shown below.")
+    c[5].metric("Duplicates", f"{stats['duplicates']:,}", help="Records delivered again (same id), not scored "
+                "twice; part of Dropped.")
+    if stats["dropped"]:
+        reasons = ", ".join(f"{count:,} {reason}" for reason, count in sorted(stats["dropped_by_reason"].items()))
+        st.caption(f"Dropped: {reasons}.")
+
+
 def _panel() -> None:
     session: LiveSession | None = st.session_state.get(SESSION)
     if session is None:
@@ -221,14 +244,7 @@ def _panel() -> None:
     st.caption(f"{session.model_label} · {session.source_label} · {status}")
     if stats["error"]:
         st.error(f"The stream stopped: {stats['error']}", icon=":material/error:")
-    c = st.columns(6)
-    c[0].metric("Records/s", f"{stats['records_per_s']:,.0f}")
-    c[1].metric("Records", f"{stats['records']:,}")
-    c[2].metric("Anomalies", f"{stats['anomalies']:,}")
-    c[3].metric("Malformed", f"{stats['malformed']:,}")
-    c[4].metric("Latency p95", "-" if stats["latency_ms_p95"] is None else f"{stats['latency_ms_p95']:.1f} ms")
-    c[5].metric("Dropped by the page", f"{session.sink.dropped:,}",
-                help="Records the page could not draw in time (the oldest go first); counters include them.")
+    _counters(stats, session.sink.dropped)
     threshold = session.runner.scorer.threshold
     feature = st.session_state.get("live_feature")
     st.plotly_chart(live_figure(session.buffer, threshold, feature=feature), key="live_chart", width="stretch")

@@ -38,11 +38,11 @@ def test_replay_of_the_current_dataset_with_the_trained_model():
         time.sleep(0.1)
     at.run()
     no_crash(at)
-    assert _metric(at, "Records") == "400"
+    assert _metric(at, "Received") == "400" and _metric(at, "Scored") == "400"
     run = at.session_state["ad_run"]
     expected = int((run.result.scores > run.result.threshold).sum())
     assert _metric(at, "Anomalies") == f"{expected:,}"
-    assert _metric(at, "Malformed") == "0"
+    assert _metric(at, "Malformed") == "0" and _metric(at, "Dropped") == "0" and _metric(at, "Duplicates") == "0"
     assert len(session.buffer.seq) == 400
     assert at.button(key="live_stop").disabled
 
@@ -65,7 +65,7 @@ def test_uploaded_bundle_and_stop_while_running():
     at.button(key="live_stop").click().run()
     no_crash(at)
     assert not session.runner.running
-    assert at.session_state[SESSION].runner.stats.records > 0
+    assert at.session_state[SESSION].runner.stats.received > 0
 
 
 def test_buffer_is_bounded_and_the_chart_is_decimated_at_high_rates():

@@ -6,8 +6,17 @@ Output records (dicts):
   for every readable record; ``status`` is ``"ok"`` or ``"warmup"`` (a window model's first steps,
   ``score`` and ``flag`` None);
 - ``{"type": "error", "seq", "arrived", "error", "raw"}`` for a malformed record;
+- ``{"type": "dropped", "seq", "arrived", "reason"}`` for a record taken from the source but not
+  scored, such as a duplicate (reason ``"duplicate"``);
 - ``{"type": "event", "start_seq", "end_seq", "start_time", "end_time", "length", "peak_score"}``
   when a run of consecutive flagged records ends.
+
+With an ``id_field``, every record output carries ``"id"``.
+
+Accounting: every record the runner takes from its source is received once and then counted as
+exactly one of scored, warm-up, malformed or dropped (with its reason), so
+``received == scored + warmup + malformed + dropped`` whenever a batch is done; the final summary
+(:func:`summary_line`) shows every term.
 """
 
 from __future__ import annotations
@@ -23,42 +32,63 @@ import numpy as np
 
 from ..errors import CoreError, DataError
 from ..pipeline import DetectionPipeline
-from .records import RecordParser
+from .records import RecentIds, RecordParser
 from .scorer import StreamScorer
 from .sinks import CallbackSink, CSVSink, KafkaSink, MQTTSink, QueueSink, Sink, StdoutSink
-from .sources import FolderSource, IterableSource, KafkaSource, MQTTSource, ReplaySource, Source
+from .sources import SESSION_EXPIRY, FolderSource, IterableSource, KafkaSource, MQTTSource, ReplaySource, Source
+
+
+DUPLICATE = "duplicate"  # drop reason of a record whose id was already seen
+NOT_WRITTEN = "not written: the stream stopped with an error"  # drop reason of a batch a sink refused
 
 
 class StreamStats:
-    """Thread-safe counters of a running stream."""
+    """Thread-safe counters of a running stream.
+
+    ``received`` counts the records taken from the source; each is then exactly one of ``scored``
+    (has a score), ``warmup`` (read by a window model that has no score for it yet), ``malformed``
+    (unreadable, reported with its reason) or ``dropped`` (taken but not scored, counted per reason
+    in ``dropped_by_reason``; ``duplicates`` is the part dropped as already seen).
+    """
 
     def __init__(self, rate_window: float = 5.0):
         self._lock = threading.Lock()
         self.rate_window = rate_window
         self.started = time.time()
         self.finished: float | None = None
-        self.records = self.scored = self.anomalies = self.malformed = self.warmup = self.events = 0
+        self.received = self.scored = self.anomalies = self.malformed = self.warmup = self.events = 0
+        self.dropped_by_reason: dict[str, int] = {}
         self.batches = 0
         self.error: str | None = None
         self._recent = deque()  # (time, records) of recent batches, for records/s
         self._latencies = deque(maxlen=5000)  # seconds from arrival to written
 
-    def add_batch(self, *, records, scored, anomalies, malformed, warmup, events, latencies):
+    def add_batch(self, *, received, scored=0, anomalies=0, malformed=0, warmup=0, events=0, dropped=None,
+                  latencies=()):
+        """Count one micro-batch; ``dropped`` maps a reason to a number of records."""
         now = time.time()
         with self._lock:
-            self.records += records
+            self.received += received
             self.scored += scored
             self.anomalies += anomalies
             self.malformed += malformed
             self.warmup += warmup
             self.events += events
+            for reason, count in (dropped or {}).items():
+                if count:
+                    self.dropped_by_reason[reason] = self.dropped_by_reason.get(reason, 0) + count
             self.batches += 1
-            self._recent.append((now, records))
+            self._recent.append((now, received))
             self._latencies.extend(latencies)
 
+    def add_events(self, count: int) -> None:
+        with self._lock:
+            self.events += count
+
     def snapshot(self) -> dict:
-        """Counters and rates now: records, scored, anomalies, malformed, warmup, events, batches,
-        records_per_s (last few seconds), mean_records_per_s, latency_ms_p50/p95, elapsed_s, running, error."""
+        """Counters and rates now: received, scored, warmup, malformed, dropped, dropped_by_reason,
+        duplicates, anomalies, events, batches, records_per_s (last few seconds), mean_records_per_s,
+        latency_ms_p50/p95, elapsed_s, running, error."""
         now = time.time()
         with self._lock:
             while self._recent and self._recent[0][0] < now - self.rate_window:
@@ -68,16 +98,27 @@ class StreamStats:
             recent_span = min(self.rate_window, elapsed)
             latencies = np.asarray(self._latencies, dtype=float)
             return {
-                "records": self.records, "scored": self.scored, "anomalies": self.anomalies,
-                "malformed": self.malformed, "warmup": self.warmup, "events": self.events,
-                "batches": self.batches,
+                "received": self.received, "scored": self.scored, "warmup": self.warmup,
+                "malformed": self.malformed, "dropped": sum(self.dropped_by_reason.values()),
+                "dropped_by_reason": dict(self.dropped_by_reason),
+                "duplicates": self.dropped_by_reason.get(DUPLICATE, 0),
+                "anomalies": self.anomalies, "events": self.events, "batches": self.batches,
                 "records_per_s": (sum(n for _, n in self._recent) / recent_span) if self.finished is None
-                else self.records / elapsed,
-                "mean_records_per_s": self.records / elapsed,
+                else self.received / elapsed,
+                "mean_records_per_s": self.received / elapsed,
                 "latency_ms_p50": float(np.percentile(latencies, 50) * 1000) if latencies.size else None,
                 "latency_ms_p95": float(np.percentile(latencies, 95) * 1000) if latencies.size else None,
                 "elapsed_s": elapsed, "running": self.finished is None, "error": self.error,
             }
+
+
+def summary_line(stats: dict) -> str:
+    """The final accounting of a stream in one line (every received record in exactly one term)."""
+    reasons = ", ".join(f"{count:,} {reason}" for reason, count in sorted(stats["dropped_by_reason"].items()))
+    return (f"stream: {stats['received']:,} received = {stats['scored']:,} scored + {stats['warmup']:,} warm-up + "
+            f"{stats['malformed']:,} malformed + {stats['dropped']:,} dropped" + (f" ({reasons})" if reasons else "")
+            + f"; {stats['duplicates']:,} duplicates, {stats['anomalies']:,} anomalies, {stats['events']:,} events, "
+            f"{stats['mean_records_per_s']:,.0f} records/s" + (f"; error: {stats['error']}" if stats["error"] else ""))
 
 
 def _plain(value):
@@ -104,22 +145,29 @@ class StreamRunner:
     time_field : str, optional
         Record field with the timestamp (copied to the output and used for events).
     only_anomalies : bool
-        Write only flagged records, errors and events (counters still count everything).
+        Write only flagged records, errors, dropped records and events (counters count everything).
     max_records : int, optional
-        Stop after this many records (readable or not).
+        Stop after this many received records (readable or not). Records of the last batch beyond
+        it stay at the source (not acknowledged, not committed) where the source allows it.
     timeout : float, optional
         Stop after this many seconds.
     csv_columns : list of str, optional
         Column names of CSV-line messages (see :class:`~core.streaming.records.RecordParser`).
+    id_field : str, optional
+        Record field holding a unique id. A record whose id was already seen in this run (an
+        at-least-once source delivering it again) is dropped with reason ``"duplicate"`` and
+        written to the sinks as such, instead of being scored twice.
     """
 
     def __init__(self, pipeline: DetectionPipeline, source: Source, sinks, *, time_field: str | None = None,
                  only_anomalies: bool = False, max_records: int | None = None, timeout: float | None = None,
-                 csv_columns=None):
+                 csv_columns=None, id_field: str | None = None):
         self.pipeline = pipeline
         self.source = source
         self.sinks: list[Sink] = list(sinks) if isinstance(sinks, (list, tuple)) else [sinks]
-        self.parser = RecordParser(pipeline.feature_names_, time_field=time_field, csv_columns=csv_columns)
+        self.parser = RecordParser(pipeline.feature_names_, time_field=time_field, csv_columns=csv_columns,
+                                   id_field=id_field)
+        self.recent_ids = RecentIds()
         self.scorer = StreamScorer(pipeline)
         self.only_anomalies = only_anomalies
         self.max_records = max_records
@@ -131,20 +179,41 @@ class StreamRunner:
         self._run = None  # open run of flagged records: dict or None
 
     # -- one micro-batch -------------------------------------------------------------------
-    def handle(self, items, arrived) -> None:
-        """Score one micro-batch and write it to the sinks (called by the source)."""
+    def handle(self, items, arrived) -> int:
+        """Score one micro-batch and write it to every sink (called by the source).
+
+        Returns how many of ``items`` were taken (a prefix: fewer only when ``max_records`` is
+        reached); the source acknowledges or commits those only, once this returns. When scoring or
+        a sink fails, the batch is counted as dropped (``NOT_WRITTEN``) and the error propagates,
+        so the source acknowledges nothing of it.
+        """
+        taken = len(items)
         if self.max_records is not None:
-            room = self.max_records - self.stats.records
+            room = self.max_records - self.stats.received
             if room <= 0:
                 self._stop.set()
-                return
-            if len(items) > room:
+                return 0
+            if taken > room and self.source.can_leave_records:
                 items = items.iloc[:room] if hasattr(items, "iloc") else items[:room]
                 arrived = arrived[:room] if isinstance(arrived, list) else arrived
+                taken = room
+        try:
+            counts = self._score_and_write(items, arrived)
+        except BaseException:
+            self.stats.add_batch(received=taken, dropped={NOT_WRITTEN: taken})
+            raise
+        self.stats.add_batch(received=taken, **counts)
+        if self.max_records is not None and self.stats.received >= self.max_records:
+            self._stop.set()
+        return taken
+
+    def _score_and_write(self, items, arrived) -> dict:
         parsed = self.parser.parse(items)
+        parsed.remove_duplicates(self.recent_ids)
         scores = self.scorer.score(parsed.X)
         arrival = (lambda i: arrived[i]) if isinstance(arrived, list) else (lambda i: arrived)
         names = self.parser.feature_names
+        with_id = self.parser.id_field is not None
         output: list[tuple[int, dict]] = []
         anomalies = warmup = events = 0
         base = self._seq
@@ -156,6 +225,8 @@ class StreamRunner:
                       "arrived": arrival(position), "score": float(score) if ready else None, "flag": flag,
                       "threshold": self.scorer.threshold, "status": "ok" if ready else "warmup",
                       "values": dict(zip(names, parsed.X[row].tolist()))}
+            if with_id:
+                record["id"] = _plain(parsed.ids[row])
             warmup += not ready
             anomalies += bool(flag)
             closed = self._track_event(record)
@@ -165,9 +236,15 @@ class StreamRunner:
             if flag or not self.only_anomalies:
                 output.append((position, record))
         for error in parsed.errors:
-            output.append((error.position, {"type": "error", "seq": base + error.position,
-                                            "arrived": arrival(error.position), "error": error.reason,
-                                            "raw": error.raw}))
+            record = {"type": "error", "seq": base + error.position, "arrived": arrival(error.position),
+                      "error": error.reason, "raw": error.raw}
+            if with_id:
+                record["id"] = _plain(error.record_id)
+            output.append((error.position, record))
+        for duplicate in parsed.duplicates:
+            output.append((duplicate.position, {"type": "dropped", "seq": base + duplicate.position,
+                                                "arrived": arrival(duplicate.position), "reason": DUPLICATE,
+                                                "id": _plain(duplicate.record_id)}))
         output.sort(key=lambda pair: pair[0])
         self._seq += parsed.size
         records = [record for _, record in output]
@@ -175,10 +252,9 @@ class StreamRunner:
             sink.write(records)
         written = time.time()
         latencies = [written - arrival(p) for p in parsed.positions[-200:]]
-        self.stats.add_batch(records=parsed.size, scored=len(parsed.positions) - warmup, anomalies=anomalies,
-                             malformed=len(parsed.errors), warmup=warmup, events=events, latencies=latencies)
-        if self.max_records is not None and self.stats.records >= self.max_records:
-            self._stop.set()
+        return {"scored": len(parsed.positions) - warmup, "anomalies": anomalies, "malformed": len(parsed.errors),
+                "warmup": warmup, "events": events, "dropped": {DUPLICATE: len(parsed.duplicates)},
+                "latencies": latencies}
 
     def _track_event(self, record: dict) -> dict | None:
         """Group consecutive flagged records; return the event that this record closes, if any."""
@@ -212,7 +288,7 @@ class StreamRunner:
                 closed, self._run = self._run, None
                 for sink in self.sinks:
                     sink.write([closed])
-                self.stats.events += 1
+                self.stats.add_events(1)
         except CoreError as exc:
             self.stats.error = str(exc)
             raise
@@ -269,8 +345,10 @@ def _path_and_query(spec: str):
 
 
 def make_source(url: str, **options) -> Source:
-    """A source from a URL: ``replay:FILE[?rate=N&loop=1]``, ``mqtt://HOST:PORT/TOPIC``,
-    ``kafka://HOST:PORT/TOPIC[?offset=earliest&group=NAME]`` (``group=`` empty: no consumer group), ``folder:DIR[?pattern=*.csv]``, ``stdin``."""
+    """A source from a URL: ``replay:FILE[?rate=N&loop=1]``,
+    ``mqtt://HOST:PORT/TOPIC[?qos=1&client_id=NAME&session_expiry=SECONDS]``,
+    ``kafka://HOST:PORT/TOPIC[?offset=earliest&group=NAME]`` (``group=`` empty: no consumer group),
+    ``folder:DIR[?pattern=*.csv&settle=SECONDS]``, ``stdin``."""
     url = str(url)
     if url in ("stdin", "-"):
         return IterableSource(sys.stdin, batch=int(options.get("batch", 1)))
@@ -282,7 +360,8 @@ def make_source(url: str, **options) -> Source:
                             loop=str(query.get("loop", options.get("loop", "0"))).lower() in ("1", "true", "yes"))
     if scheme == "mqtt":
         host, port, topic, query = _host_port_topic(url, 1883)
-        return MQTTSource(host, port, topic, qos=int(query.get("qos", 0)))
+        return MQTTSource(host, port, topic, qos=int(query.get("qos", 1)), client_id=query.get("client_id") or None,
+                          session_expiry=int(query.get("session_expiry", SESSION_EXPIRY)))
     if scheme == "kafka":
         host, port, topic, query = _host_port_topic(url, 9092)
         return KafkaSource(f"{host}:{port}", topic, group_id=query.get("group", "anomaly-detection") or None,
@@ -290,7 +369,7 @@ def make_source(url: str, **options) -> Source:
     if scheme == "folder":
         path, query = _path_and_query(url)
         return FolderSource(path.removeprefix("//"), pattern=query.get("pattern", "*.csv"),
-                            master=options.get("master", "local[2]"))
+                            master=options.get("master", "local[2]"), settle_seconds=float(query.get("settle", 2.0)))
     raise DataError(f"Unknown stream source {url!r}; use replay:FILE, mqtt://HOST:PORT/TOPIC, "
                     "kafka://HOST:PORT/TOPIC, folder:DIR or stdin.")
 
@@ -320,7 +399,7 @@ def make_sink(url, feature_names) -> Sink:
 
 def run_stream(model_path, source_url, sink_url="stdout", *, max_records: int | None = None,
                timeout: float | None = None, time_field: str | None = None, only_anomalies: bool = False,
-               rate: float | None = None, report=True, **source_options) -> dict:
+               rate: float | None = None, report=True, id_field: str | None = None, **source_options) -> dict:
     """Score a stream with a saved model until it ends, ``max_records`` or ``timeout``.
 
     Parameters
@@ -330,11 +409,12 @@ def run_stream(model_path, source_url, sink_url="stdout", *, max_records: int | 
         See :func:`make_source`.
     sink_url : str, Sink, callable or list of them
         See :func:`make_sink`.
-    max_records, timeout, time_field, only_anomalies : see :class:`StreamRunner`.
+    max_records, timeout, time_field, only_anomalies, id_field : see :class:`StreamRunner`.
     rate : float, optional
         Replay speed in records/s (overrides ``?rate=`` of a replay URL).
     report : bool or text stream
-        Where the final counters go (one line): ``True`` = stderr, ``False``/``None`` = nowhere.
+        Where the final accounting goes (:func:`summary_line`, also when the stream stops with an
+        error): ``True`` = stderr, ``False``/``None`` = nowhere.
 
     Returns
     -------
@@ -348,17 +428,19 @@ def run_stream(model_path, source_url, sink_url="stdout", *, max_records: int | 
     sink_urls = sink_url if isinstance(sink_url, (list, tuple)) else [sink_url]
     sinks = [make_sink(s, pipeline.feature_names_) for s in sink_urls]
     runner = StreamRunner(pipeline, source, sinks, time_field=time_field, only_anomalies=only_anomalies,
-                          max_records=max_records, timeout=timeout)
+                          max_records=max_records, timeout=timeout, id_field=id_field)
     try:
-        stats = runner.run()
+        runner.run()
     except KeyboardInterrupt:
+        pass
+    finally:  # the accounting is shown however the stream ended
         stats = runner.stats.snapshot()
-    if report is True:
-        report = sys.stderr
-    if report:
-        report.write(f"stream: {stats['records']} records, {stats['anomalies']} anomalies, "
-                     f"{stats['malformed']} malformed, {stats['mean_records_per_s']:.0f} records/s\n")
+        if report is True:
+            report = sys.stderr
+        if report:
+            report.write(summary_line(stats) + "\n")
     return stats
 
 
-__all__ = ["StreamRunner", "StreamStats", "QueueSink", "make_source", "make_sink", "run_stream"]
+__all__ = ["StreamRunner", "StreamStats", "QueueSink", "make_source", "make_sink", "run_stream", "summary_line",
+           "DUPLICATE", "NOT_WRITTEN"]

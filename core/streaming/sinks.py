@@ -1,8 +1,10 @@
 """Where scored records go: stdout, a CSV file, an MQTT or Kafka topic, or this process.
 
 Every sink takes a list of output records (dicts, see :mod:`core.streaming.runner`) per
-micro-batch: ``type`` is ``"score"`` (one per readable record), ``"error"`` (a malformed record)
-or ``"event"`` (a run of flagged records that has ended).
+micro-batch: ``type`` is ``"score"`` (one per readable record), ``"error"`` (a malformed record),
+``"dropped"`` (a record not scored, with the reason) or ``"event"`` (a run of flagged records that
+has ended). ``write`` returns only once the records are safely out (flushed, acknowledged by the
+broker) and raises :class:`DataError` otherwise, so the source does not acknowledge what was lost.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import queue
 import sys
 import threading
+import time
 from pathlib import Path
 
 from ..errors import DataError
@@ -50,8 +53,9 @@ class CSVSink(Sink):
     def __init__(self, path, feature_names):
         self.path = Path(path)
         self.feature_names = list(feature_names)
-        self.columns = ["type", "seq", "time", "arrived", "score", "flag", "status", *self.feature_names,
-                        "error", "raw", "start_seq", "end_seq", "start_time", "end_time", "length", "peak_score"]
+        self.columns = ["type", "seq", "id", "time", "arrived", "score", "flag", "status", *self.feature_names,
+                        "error", "raw", "reason", "start_seq", "end_seq", "start_time", "end_time", "length",
+                        "peak_score"]
         try:
             self._handle = open(self.path, "w", newline="", encoding="utf-8")
         except OSError as exc:
@@ -117,22 +121,38 @@ class QueueSink(Sink):
 
 
 class MQTTSink(Sink):
-    """Publishes each record as a JSON message on an MQTT topic."""
+    """Publishes each record as a JSON message on an MQTT topic.
 
-    def __init__(self, host: str, port: int, topic: str, *, qos: int = 0, client_id: str = ""):
+    With ``qos`` 1 or 2, ``write`` waits until the broker has acknowledged every message of the
+    batch (at most ``timeout`` seconds, reconnecting meanwhile if need be) and raises
+    :class:`DataError` if it has not, so the stream stops rather than acknowledge its source.
+    """
+
+    def __init__(self, host: str, port: int, topic: str, *, qos: int = 0, client_id: str = "",
+                 timeout: float = 30.0):
         from .sources import connect_mqtt
 
-        self.topic, self.qos = topic, qos
+        self.topic, self.qos, self.timeout = topic, qos, float(timeout)
         self.client = connect_mqtt(host, port, client_id=client_id)
 
     def write(self, records):
         infos = [self.client.publish(self.topic, _json(record), qos=self.qos) for record in records]
-        if self.qos and infos:
-            infos[-1].wait_for_publish(timeout=10)
+        if not self.qos:
+            return
+        deadline = time.monotonic() + self.timeout
+        for info in infos:
+            try:
+                info.wait_for_publish(max(deadline - time.monotonic(), 0.001))
+                published = info.is_published()
+            except (RuntimeError, ValueError):  # not sent: no connection, or paho's queue is full
+                published = False
+            if not published:
+                raise DataError(f"The MQTT broker did not acknowledge the scored records on '{self.topic}' "
+                                f"within {self.timeout:.0f} s.")
 
     def close(self):
-        self.client.loop_stop()
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 class KafkaSink(Sink):
@@ -151,9 +171,17 @@ class KafkaSink(Sink):
             raise DataError(f"Cannot reach the Kafka broker at {bootstrap}: {exc}") from exc
 
     def write(self, records):
-        for record in records:
-            self.producer.send(self.topic, _json(record).encode("utf-8"))
-        self.producer.flush(timeout=30)
+        from kafka.errors import KafkaError
+
+        futures = [self.producer.send(self.topic, _json(record).encode("utf-8")) for record in records]
+        try:
+            self.producer.flush(timeout=30)
+        except KafkaError as exc:
+            raise DataError(f"The Kafka broker did not take the scored records: {exc}") from exc
+        failed = next((future for future in futures if not future.succeeded()), None)
+        if failed is not None:  # flush() returns even when a send failed; the future says why
+            raise DataError(f"The Kafka broker did not take the scored records on '{self.topic}': "
+                            f"{failed.exception if failed.is_done else 'no answer'}")
 
     def close(self):
         self.producer.close(timeout=10)

@@ -5,7 +5,7 @@ Run on demand (needs Debian's Chromium, see scripts/setup_system.sh)::
     .venv/bin/python -m tests.bench.live_page [--rate 1000] [--seconds 15]
 
 Starts the dashboard, uploads a generated table, trains the default model, opens the Live page,
-replays the table at ``--rate`` records/s and reads the page's "Records" counter every second.
+replays the table at ``--rate`` records/s and reads the page's "Received" counter every second.
 A page that keeps up shows a count close to rate x elapsed seconds, with nothing dropped between
 the stream thread and the page. A screenshot goes to artifacts/screenshots/live.png.
 """
@@ -108,7 +108,7 @@ def main() -> None:
             samples = []
             while time.time() - started < args.seconds:
                 time.sleep(1.0)
-                shown = int(_metric(page, "Records").replace(",", ""))
+                shown = int(_metric(page, "Received").replace(",", ""))
                 samples.append((time.time() - started, shown))
             dropped = int(_metric(page, "Dropped by the page").replace(",", ""))
             rate_shown = _metric(page, "Records/s")

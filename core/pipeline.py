@@ -343,8 +343,9 @@ class DetectionPipeline(BaseEstimator):
 
     def _score_probe(self) -> None:
         """Score a few copies of the normal profile: a bundle that loads must score finitely."""
-        window = self.params.get("window", 0)
-        rows = max(2, int(window) + 1) if self.spec.input_kind == "windows" else 1
+        # a window model needs at least a window's worth of steps (and a few for the smallest windows)
+        window = int(self.detector_.get_params().get("window", 0))
+        rows = max(3, window + 1) if self.spec.input_kind == "windows" else 1
         if rows * len(self.feature_names_) > MAX_PROBE_CELLS:
             raise BundleError(f"The bundle's model needs {rows:,} steps of {len(self.feature_names_):,} features to "
                               "score anything, beyond what this version loads.")

@@ -269,8 +269,17 @@ def build_cases(canary: Path) -> list[HostileCase]:
         cases.append(HostileCase(name, data, expect))
 
     # -- code execution through every member type ------------------------------------------------
-    add("skops_function_transformer_check_output", with_estimator(
-        forest, skops_blob(FunctionTransformer(func=_testing.check_output, kw_args={"args": ["touch", str(canary)]}))))
+    transformer = with_estimator(forest, skops_blob(
+        FunctionTransformer(func=_testing.check_output, kw_args={"args": ["touch", str(canary)]})))
+    add("skops_function_transformer_check_output", transformer)
+
+    def name_function_as_sklearn(schema):  # subprocess.check_output, as scikit-learn re-exports it
+        for node in find_nodes(schema, lambda d: d.get("__loader__") == "FunctionNode"):
+            node["__module__"] = "sklearn.utils._testing"
+            if isinstance(node.get("content"), dict):
+                node["content"]["module_path"] = "sklearn.utils._testing"
+
+    add("skops_function_transformer_check_output_named_sklearn", skops_edit(transformer, name_function_as_sklearn))
     add("skops_function_transformer_os_system", with_estimator(forest, skops_blob(FunctionTransformer(func=os.system))))
     add("skops_partial_os_system", with_estimator(forest, skops_blob(functools.partial(os.system, touch))))
     add("skops_builtins_eval", with_estimator(forest, skops_blob(eval)))

@@ -236,6 +236,7 @@ def skops_blob(obj) -> bytes:
 # ------------------------------------------------------------------------------------------------
 # Base bundles (real pipelines)
 # ------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def base_bundles() -> dict[str, bytes]:
     from core.pipeline import DetectionPipeline
 

@@ -62,12 +62,17 @@ def configured_key() -> bytes | None:
     if inline:
         return _checked_key(inline.encode("utf-8"), KEY_ENV)
     if path:
-        try:
-            key = Path(path).read_bytes().rstrip(b"\r\n")
-        except OSError as exc:
-            raise BundleError(f"Cannot read the bundle signing key file named by {KEY_FILE_ENV}: {exc}") from exc
-        return _checked_key(key, f"the file {path}")
+        return read_key_file(path)
     return None
+
+
+def read_key_file(path) -> bytes:
+    """The signing key held in the file ``path`` (trailing newlines ignored)."""
+    try:
+        key = Path(path).read_bytes().rstrip(b"\r\n")
+    except OSError as exc:
+        raise BundleError(f"Cannot read the bundle signing key file '{path}': {exc}") from exc
+    return _checked_key(key, f"the file {path}")
 
 
 def resolve_key(key: "bytes | None | FromEnvironment") -> bytes | None:

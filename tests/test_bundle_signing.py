@@ -154,3 +154,22 @@ def test_spark_refuses_unsigned_bundles_and_scores_signed_ones_without_the_key_o
         score_files(unsigned, str(tmp_path / "new.csv"), str(tmp_path / "out"), spark=spark)
     result = score_files(signed, str(tmp_path / "new.csv"), str(tmp_path / "out"), spark=spark)
     assert (result["rows"], result["flagged"]) == (3, 1)
+
+
+def test_command_line_key_file_signs_on_train_and_is_required_on_score(tmp_path):
+    key_file = tmp_path / "bundle.key"
+    key_file.write_text(KEY)
+    rows = pd.DataFrame(np.random.default_rng(2).normal(size=(80, 2)), columns=FEATURES)
+    rows.to_csv(tmp_path / "train.csv", index=False)
+    trained = _cli("train", str(tmp_path / "train.csv"), "--method", "zscore", "--test-size", "0",
+                   "--out", str(tmp_path / "model.bundle"), "--key-file", str(key_file))
+    assert trained.returncode == 0, trained.stderr
+    assert "signature" in _members((tmp_path / "model.bundle").read_bytes())
+    score = ["score", str(tmp_path / "model.bundle"), str(tmp_path / "train.csv"), "--out", str(tmp_path / "out.csv")]
+    assert _cli(*score, "--key-file", str(key_file)).returncode == 0
+    wrong_key = tmp_path / "other.key"
+    wrong_key.write_text(OTHER_KEY)
+    refused = _cli(*score, "--key-file", str(wrong_key))
+    assert refused.returncode == 2 and "signature does not match" in refused.stderr
+    missing = _cli(*score, "--key-file", str(tmp_path / "missing.key"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: Cannot read the bundle signing key file")

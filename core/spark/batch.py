@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import signing
 from ..errors import BundleError, DataError
 from ..pipeline import DetectionPipeline
 
@@ -192,7 +193,8 @@ def score_dataframe(frame, pipeline: DetectionPipeline, *, bundle_bytes: bytes |
 
 def score_files(model_path, data_glob, out_path, master: str = "local[*]", *, spark=None,
                 input_format: str | None = None, header: bool | str = "auto", delimiter: str = ",",
-                mode: str = "overwrite", spark_conf: dict | None = None, summary: bool = True) -> dict:
+                mode: str = "overwrite", spark_conf: dict | None = None, summary: bool = True,
+                key=signing.FROM_ENVIRONMENT) -> dict:
     """Score CSV or Parquet files with a saved bundle on Spark and write Parquet.
 
     Parameters
@@ -216,6 +218,8 @@ def score_files(model_path, data_glob, out_path, master: str = "local[*]", *, sp
     summary : bool
         Count rows, flagged and unscored rows from the written output (a cheap second pass over
         two Parquet columns).
+    key : bytes, None or FROM_ENVIRONMENT
+        Signing key the bundle must be signed with (see :mod:`core.signing`); checked on the driver.
 
     Returns
     -------
@@ -232,7 +236,7 @@ def score_files(model_path, data_glob, out_path, master: str = "local[*]", *, sp
     from .session import get_session
 
     started = time.perf_counter()
-    pipeline = DetectionPipeline.load(model_path)  # clear BundleError for a missing, bad or unsigned file
+    pipeline = DetectionPipeline.load(model_path, key=key)  # clear BundleError for a missing, bad or unsigned file
     spark = spark or get_session(master, conf=spark_conf)
     frame = read_input(spark, data_glob, input_format=input_format, header=header, delimiter=delimiter)
     scored = score_dataframe(frame, pipeline)

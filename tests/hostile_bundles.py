@@ -510,21 +510,6 @@ def _bzip2_bundle(members: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def _replace_skops_array(base: bytes, pick, change) -> bytes:
-    """Replace the array of the first skops node for which ``pick(node)`` holds by ``change(array)``."""
-    members = members_of(base)
-    name = next(n for n in members if n.startswith("sklearn/"))
-    inner = members_of(members[name])
-    schema = json.loads(inner["schema.json"])
-    node = find_nodes(schema, pick)[0]
-    array = np.load(io.BytesIO(inner[node["file"]]))
-    buffer = io.BytesIO()
-    np.save(buffer, change(array))
-    inner[node["file"]] = buffer.getvalue()
-    members[name] = raw_zip([entry(n, b, deflate=False) for n, b in inner.items()])
-    return rezip(members)
-
-
 def _edit_tree_nodes(base: bytes, field: str, value: int) -> bytes:
     def pick(node):
         return node.get("__loader__") == "TreeNode"

@@ -32,6 +32,19 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop-constant", action="store_true", help="drop constant feature columns")
 
 
+def _add_key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key-file", help="file holding the bundle signing key: bundles are signed on save and "
+                                           "must carry a valid signature to load (default: $ANOMALY_BUNDLE_KEY "
+                                           "or $ANOMALY_BUNDLE_KEY_FILE; none = unsigned bundles)")
+
+
+def _bundle_key(args):
+    """The signing key the command uses: ``--key-file`` if given, else the environment's."""
+    from . import signing
+
+    return signing.read_key_file(args.key_file) if args.key_file else signing.FROM_ENVIRONMENT
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Anomaly detection from the command line.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +59,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_data_options(train)
     train.add_argument("--out", required=True, help="where to write the model bundle")
     train.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+    _add_key_option(train)
 
     score = commands.add_parser("score", help="score a file with a saved model bundle")
     score.add_argument("model", help="model bundle written by `train`")
@@ -54,6 +68,7 @@ def _build_parser() -> argparse.ArgumentParser:
     score.add_argument("--time-column", help="sort by this column before scoring (series models)")
     score.add_argument("--engine", choices=("local", "spark"), default="local")
     score.add_argument("--master", default="local[*]", help="Spark master URL (with --engine spark)")
+    _add_key_option(score)
 
     stream = commands.add_parser("stream", help="score records as they arrive")
     stream.add_argument("model", help="model bundle written by `train`")
@@ -67,6 +82,7 @@ def _build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--rate", type=float, help="replay speed in records per second")
     stream.add_argument("--id-field", help="record field holding a unique id: records delivered again are "
                         "counted as duplicates instead of being scored twice")
+    _add_key_option(stream)
     return parser
 
 
@@ -140,11 +156,12 @@ def _cmd_train(args) -> int:
         rows = slice(None) if (dataset.y is None or spec.supervised or spec.input_kind == "windows") else dataset.y == 0
         pipeline = DetectionPipeline(args.method, params, args.threshold, args.scaler).fit(
             dataset.X[rows], dataset.y if spec.supervised else None, feature_names=dataset.feature_names)
-        path = pipeline.save(args.out)
+        path = pipeline.save(args.out, key=_bundle_key(args))
         _print_summary({**pipeline.describe(), "model": str(path)}, args.json)
         return 0
+    key = _bundle_key(args)  # a bad key file is reported before training, not after
     result = _experiment(args)
-    path = result.pipeline.save(args.out)
+    path = result.pipeline.save(args.out, key=key)
     summary = {**result.summary(), "model": str(path)}
     _print_summary(summary, args.json)
     return 0
@@ -156,12 +173,12 @@ def _cmd_score(args) -> int:
     if args.engine == "spark":
         from .spark.batch import score_files
 
-        score_files(args.model, args.data, args.out, master=args.master)
+        score_files(args.model, args.data, args.out, master=args.master, key=_bundle_key(args))
         print(f"wrote {args.out}")
         return 0
     from .data import read_table, resolve_column
 
-    pipeline = DetectionPipeline.load(args.model)
+    pipeline = DetectionPipeline.load(args.model, key=_bundle_key(args))
     frame = read_table(args.data)
     if args.time_column is not None:
         from .timeseries import parse_time
@@ -178,9 +195,11 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_stream(args) -> int:
+    from .pipeline import DetectionPipeline
     from .streaming import run_stream
 
-    run_stream(args.model, args.source, args.sink, max_records=args.max_records, timeout=args.timeout,
+    pipeline = DetectionPipeline.load(args.model, key=_bundle_key(args))
+    run_stream(pipeline, args.source, args.sink, max_records=args.max_records, timeout=args.timeout,
                time_field=args.time_field, only_anomalies=args.only_anomalies, rate=args.rate,
                id_field=args.id_field)
     return 0

@@ -10,12 +10,156 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from . import bundle
+from . import bundle, signing
 from .detectors.base import check_features
 from .errors import BundleError, DataError
-from .preprocessing import Scaler, auto_scaler_kind
-from .registry import create_detector, get_method
-from .thresholds import apply_threshold, make_threshold
+from .preprocessing import SCALERS, Scaler, auto_scaler_kind
+from .registry import METHODS, create_detector, get_method
+from .safe_estimators import ESTIMATOR_CLASSES, check_loaded
+from .thresholds import STRATEGIES, apply_threshold, make_threshold
+
+#: Limits of what a bundle may declare (a model beyond them is refused, never half loaded).
+MAX_FEATURES = 100_000
+MAX_NAME_CHARS = 1000
+MAX_DESCRIPTION_CHARS = 2000
+MAX_HISTORY_EPOCHS = 100_000
+#: Rows x features of the probe scored after loading (a window model needs a window's worth).
+MAX_PROBE_CELLS = 4_000_000
+#: Arrays every bundle holds, one value per feature (the rest of the arrays belong to the detector).
+_PER_FEATURE_ARRAYS = ("scaler.center", "scaler.scale", "profile.mean", "profile.std",
+                       "detector.train_mean_", "detector.train_std_")
+#: Detector arrays that hold one value per feature, whichever detector stores them.
+_PER_FEATURE_DETECTOR_ARRAYS = ("detector.center_", "detector.spread_", "detector.lower_", "detector.upper_",
+                                "detector.iqr_")
+_MANIFEST_FIELDS = frozenset({"method", "params", "threshold_spec", "threshold", "threshold_description",
+                              "scaler", "features"})
+
+
+def _refuse(field: str, expected: str, value: Any) -> None:
+    shown = repr(value) if isinstance(value, (bool, int, float, type(None))) else type(value).__name__
+    raise BundleError(f"The bundle's manifest field '{field}' must be {expected}, got {shown}; "
+                      "the bundle is corrupt or was not made by this product.")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _check_threshold_record(field: str, record: Any) -> None:
+    if not (isinstance(record, dict) and record.get("strategy") in STRATEGIES):
+        _refuse(field, f"a threshold strategy ({', '.join(STRATEGIES)})", record)
+    for name, value in record.items():
+        if name != "strategy" and not _is_number(value):
+            _refuse(f"{field}.{name}", "a finite number", value)
+    try:
+        make_threshold(record)
+    except DataError as exc:
+        raise BundleError(f"The bundle's manifest field '{field}' is not a valid threshold: {exc}") from exc
+
+
+def check_manifest(manifest: dict) -> None:
+    """Raise :class:`BundleError` unless the pipeline's manifest fields have exactly the expected form.
+
+    Called by :func:`core.bundle.loads` before any array or estimator of the bundle is read.
+    """
+    unknown = set(manifest) - _MANIFEST_FIELDS - bundle.ENVELOPE_FIELDS
+    if unknown:
+        raise BundleError(f"The bundle's manifest has unknown fields ({', '.join(sorted(unknown)[:5])}).")
+    method = manifest.get("method")
+    if not isinstance(method, str) or method not in METHODS:
+        _refuse("method", f"a method of this version ({', '.join(METHODS)})", method)
+    spec = METHODS[method]
+    params = manifest.get("params")
+    if not isinstance(params, dict):
+        _refuse("params", "an object", params)
+    for name, value in params.items():
+        if not (isinstance(value, (bool, str)) or _is_number(value)):
+            _refuse(f"params.{name}", "a number, text or true/false", value)
+        try:
+            spec.param(name).coerce(value)
+        except DataError as exc:
+            raise BundleError(f"The bundle's parameters are invalid: {exc}") from exc
+    _check_threshold_record("threshold_spec", manifest.get("threshold_spec"))
+    if not _is_number(manifest.get("threshold")):
+        _refuse("threshold", "a finite number", manifest.get("threshold"))
+    description = manifest.get("threshold_description")
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_CHARS:
+        _refuse("threshold_description", f"a text of at most {MAX_DESCRIPTION_CHARS} characters", description)
+    if manifest.get("scaler") not in SCALERS:
+        _refuse("scaler", f"one of {', '.join(SCALERS)}", manifest.get("scaler"))
+    features = manifest.get("features")
+    if not (isinstance(features, list) and 1 <= len(features) <= MAX_FEATURES
+            and all(isinstance(f, str) and 0 < len(f) <= MAX_NAME_CHARS for f in features)):
+        _refuse("features", f"a list of 1 to {MAX_FEATURES:,} non-empty names", features)
+    if len(set(features)) != len(features):
+        duplicate = next(f for f in features if features.count(f) > 1)
+        raise BundleError(f"The bundle's feature list names '{duplicate[:80]}' twice; the bundle is corrupt.")
+    _check_detector_state(manifest, spec, len(features))
+
+
+def _check_detector_state(manifest: dict, spec, n_features: int) -> None:
+    state = manifest["state"]
+    allowed = {"detector.n_features_in_", "detector.threshold_", "detector.threshold_strategy_",
+               "detector.history_", "detector.k_"}
+    missing = {"detector.n_features_in_", "detector.threshold_", "detector.threshold_strategy_"} - set(state)
+    if set(state) - allowed or missing:
+        raise BundleError("The bundle's detector state has unexpected or missing entries; "
+                          "it was not made by this product.")
+    count = state["detector.n_features_in_"]
+    if isinstance(count, bool) or not isinstance(count, int) or count != n_features:
+        _refuse("state.detector.n_features_in_", f"{n_features} (the number of features)", count)
+    if not _is_number(state["detector.threshold_"]):
+        _refuse("state.detector.threshold_", "a finite number", state["detector.threshold_"])
+    _check_threshold_record("state.detector.threshold_strategy_", state["detector.threshold_strategy_"])
+    history = state.get("detector.history_", {})
+    if not (isinstance(history, dict) and set(history) <= {"train_loss", "val_loss"} and all(
+            isinstance(v, list) and len(v) <= MAX_HISTORY_EPOCHS and all(x is None or _is_number(x) for x in v)
+            for v in history.values())):
+        _refuse("state.detector.history_", "lists of loss values", history)
+    if "detector.k_" in state:
+        k = state["detector.k_"]
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1_000_000:
+            _refuse("state.detector.k_", "a whole number of neighbours", k)
+    required = set(_PER_FEATURE_ARRAYS) | {"detector.decision_scores_"}
+    arrays = set(manifest["array_keys"])
+    if not required <= arrays or not all(k.startswith("detector.") for k in arrays - required):
+        raise BundleError("The bundle's arrays are missing or unexpected; it was not made by this product.")
+    estimators = ["detector.estimator_"] if spec.name in ESTIMATOR_CLASSES else []
+    if manifest["estimator_keys"] != estimators:
+        raise BundleError(f"The bundle's estimators do not fit the method '{spec.name}'; the bundle is corrupt.")
+
+
+def _check_arrays(state: dict, n_features: int) -> None:
+    """Every array is finite and every per-feature array has one value per feature of the schema."""
+    for name, value in state.items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise BundleError(f"The bundle's array '{name}' holds NaN or infinite values; the bundle is corrupt.")
+    for name in (*_PER_FEATURE_ARRAYS, *_PER_FEATURE_DETECTOR_ARRAYS):
+        if name in state and state[name].shape != (n_features,):
+            raise BundleError(f"The bundle's array '{name}' has shape {state[name].shape}, but the model has "
+                              f"{n_features} features; the bundle is corrupt.")
+    if np.any(state["scaler.scale"] <= 0):
+        raise BundleError("The bundle's scaler divides by zero or a negative scale; the bundle is corrupt.")
+    scores = state["detector.decision_scores_"]
+    if scores.ndim != 1 or scores.size == 0:
+        raise BundleError("The bundle's training scores must be a non-empty list of numbers.")
+
+
+def _check_torch_weights(detector, state: dict, n_features: int) -> None:
+    """The stored weights must have exactly the shapes of the network the parameters describe.
+
+    The network is built on PyTorch's "meta" device, which allocates nothing, so parameters that
+    describe a huge network are refused before any memory is used for it.
+    """
+    import torch
+
+    with torch.device("meta"):
+        expected = {f"weights.{name}": tuple(t.shape)
+                    for name, t in detector._build_model(n_features).state_dict().items()}
+    stored = {name: tuple(value.shape) for name, value in state.items() if name.startswith("weights.")}
+    if expected != stored:
+        raise BundleError("The bundle's network weights do not match the network its parameters describe; "
+                          "the bundle is corrupt or was made by another version.")
 
 
 class DetectionPipeline(BaseEstimator):
@@ -134,8 +278,8 @@ class DetectionPipeline(BaseEstimator):
         return self.profile_mean_, self.profile_std_
 
     # -- persistence -------------------------------------------------------------------------
-    def to_bytes(self) -> bytes:
-        """The pipeline as a bundle (see :mod:`core.bundle`)."""
+    def to_bytes(self, *, key=signing.FROM_ENVIRONMENT) -> bytes:
+        """The pipeline as a bundle (see :mod:`core.bundle`), signed with ``key`` (default: the configured key)."""
         check_is_fitted(self, "threshold_")
         state = {f"detector.{k}": v for k, v in self.detector_.get_state().items()}
         scaler_state = self.scaler_.get_state()
@@ -150,48 +294,79 @@ class DetectionPipeline(BaseEstimator):
             "scaler": scaler_state["kind"],
             "features": self.feature_names_,
         }
-        return bundle.dumps(manifest, state)
+        return bundle.dumps(manifest, state, key=key)
 
-    def save(self, path) -> Path:
+    def save(self, path, *, key=signing.FROM_ENVIRONMENT) -> Path:
         """Write the bundle to ``path`` (written to a temporary file first, so a crash leaves no half file)."""
         path = Path(path)
         temporary = path.with_name(path.name + ".partial")
-        temporary.write_bytes(self.to_bytes())
+        temporary.write_bytes(self.to_bytes(key=key))
         temporary.replace(path)
         return path
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "DetectionPipeline":
-        """Rebuild a pipeline from bundle bytes; raises :class:`BundleError` if they are not a valid bundle."""
-        manifest, state = bundle.loads(data)
+    def from_bytes(cls, data: bytes, *, key=signing.FROM_ENVIRONMENT) -> "DetectionPipeline":
+        """Rebuild a pipeline from bundle bytes; raises :class:`BundleError` if they are not a valid bundle.
+
+        ``key`` is the signing key (by default the configured one, see :mod:`core.signing`); with a
+        key, unsigned or wrongly signed bundles are refused. Every field and array is checked
+        against the manifest's schema and the feature list before use, and the rebuilt pipeline
+        scores a probe row, so a bundle that loads also scores.
+        """
+        manifest, state = bundle.loads(data, key=key, check_manifest=check_manifest)
         try:
+            n_features = len(manifest["features"])
+            _check_arrays(state, n_features)
             pipeline = cls(manifest["method"], manifest["params"], manifest["threshold_spec"], manifest["scaler"])
             pipeline.detector_ = create_detector(pipeline.method, threshold=pipeline.threshold, **pipeline.params)
             prefix = "detector."
-            pipeline.detector_.set_state({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            detector_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            if "estimator_" in detector_state:
+                check_loaded(detector_state["estimator_"], pipeline.method)
+            if pipeline.spec.heavy_framework == "torch":
+                _check_torch_weights(pipeline.detector_, detector_state, n_features)
+            pipeline.detector_.set_state(detector_state)
             pipeline.scaler_ = Scaler.from_state(
                 {"kind": manifest["scaler"], "center": state["scaler.center"], "scale": state["scaler.scale"]})
             pipeline.profile_mean_ = np.asarray(state["profile.mean"], dtype=float)
             pipeline.profile_std_ = np.asarray(state["profile.std"], dtype=float)
-            pipeline.feature_names_ = [str(f) for f in manifest["features"]]
+            pipeline.feature_names_ = list(manifest["features"])
             pipeline.threshold_ = float(manifest["threshold"])
-            pipeline.threshold_description_ = str(manifest.get("threshold_description", ""))
+            pipeline.threshold_description_ = manifest["threshold_description"]
         except BundleError:
             raise
-        except (KeyError, TypeError, ValueError, DataError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, DataError) as exc:
             raise BundleError(f"The bundle is incomplete or does not match this version: {exc}") from exc
-        if pipeline.scaler_.center_.shape[0] != len(pipeline.feature_names_):
-            raise BundleError("The bundle's scaler and feature list disagree; it is corrupt.")
         pipeline.manifest_ = {k: v for k, v in manifest.items() if k not in ("state", "checksums")}
+        pipeline._score_probe()
         return pipeline
 
+    def _score_probe(self) -> None:
+        """Score a few copies of the normal profile: a bundle that loads must score finitely."""
+        # a window model needs at least a window's worth of steps (and a few for the smallest windows)
+        window = int(self.detector_.get_params().get("window", 0))
+        rows = max(3, window + 1) if self.spec.input_kind == "windows" else 1
+        if rows * len(self.feature_names_) > MAX_PROBE_CELLS:
+            raise BundleError(f"The bundle's model needs {rows:,} steps of {len(self.feature_names_):,} features to "
+                              "score anything, beyond what this version loads.")
+        probe = np.repeat(self.profile_mean_[None, :], rows, axis=0)
+        try:
+            scores = self.score(probe)
+        except Exception as exc:  # whatever a damaged model raises, the bundle is what is wrong
+            raise BundleError(f"The bundle's model cannot score data: {str(exc)[:200]}") from exc
+        if scores.shape != (rows,) or not np.all(np.isfinite(scores)):
+            raise BundleError("The bundle's model gives no finite score for normal data; the bundle is corrupt.")
+
     @classmethod
-    def load(cls, path) -> "DetectionPipeline":
-        """Read a bundle file written by :meth:`save`."""
+    def load(cls, path, *, key=signing.FROM_ENVIRONMENT) -> "DetectionPipeline":
+        """Read a bundle file written by :meth:`save` (see :meth:`from_bytes`)."""
         path = Path(path)
         if not path.is_file():
             raise BundleError(f"Model file not found: '{path}'.")
-        return cls.from_bytes(path.read_bytes())
+        if path.stat().st_size > bundle.MAX_BUNDLE_BYTES:
+            raise BundleError(f"'{path}' is larger than {bundle.MAX_BUNDLE_BYTES // 1024**2} MiB; "
+                              "it is not a model bundle this version loads.")
+        return cls.from_bytes(path.read_bytes(), key=key)
 
     def describe(self) -> dict[str, Any]:
         """Settings in plain values, for reports and the UI."""

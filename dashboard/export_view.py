@@ -99,16 +99,17 @@ def _score_with_bundle() -> None:
     if model_file is None or data_file is None:
         st.caption("Upload both a model and a data file; the file needs the model's feature columns.")
         return
+    from core import signing
     from core.pipeline import DetectionPipeline
 
     with friendly_errors("loading the model") as outcome:
-        cache = st.session_state.get("ad_loaded_bundle")
         content = model_file.getvalue()
-        digest = digest_bytes(content)
-        if cache is None or cache[0] != digest:
-            cache = (digest, DetectionPipeline.from_bytes(content))
-            st.session_state["ad_loaded_bundle"] = cache
-        pipeline = cache[1]
+        # the key is part of the identity: a bundle accepted under one key is checked again under another
+        identity = f"{digest_bytes(content)}:{signing.key_fingerprint(signing.configured_key())}"
+        pipeline = state.loaded_bundle(identity)
+        if pipeline is None:
+            pipeline = DetectionPipeline.from_bytes(content)
+            state.put_loaded_bundle(identity, pipeline)
     if outcome.failed:
         return
     st.caption(f"Model: {pipeline.spec.label} · threshold {pipeline.threshold_:.6g} · "

@@ -21,6 +21,7 @@ RUN = "ad_run"
 TRAIN_RANGE = "ad_train_range"
 NOTICE = "ad_notice"
 THRESHOLD = "ad_threshold"
+LOADED_BUNDLE = "ad_loaded_bundle"  # (identity of the uploaded bytes and signing key, pipeline)
 
 _DOWNSTREAM = {TABLE: (DATASET, JOB, RUN, TRAIN_RANGE, THRESHOLD), DATASET: (RUN, THRESHOLD), RUN: (THRESHOLD,)}
 
@@ -85,6 +86,16 @@ def prepared() -> PreparedData | None:
 
 def run() -> Run | None:
     return get(RUN)
+
+
+def loaded_bundle(identity: str):
+    """The pipeline loaded from an uploaded bundle, if the upload (and signing key) is still ``identity``."""
+    cached = get(LOADED_BUNDLE)
+    return cached[1] if cached is not None and cached[0] == identity else None
+
+
+def put_loaded_bundle(identity: str, pipeline) -> None:
+    put(LOADED_BUNDLE, (identity, pipeline))
 
 
 def notice(message: str | None = None, kind: str = "success"):

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from .. import signing
+from ..errors import BundleError, DataError
 from ..pipeline import DetectionPipeline
 
 SCORE_COLUMN = "anomaly_score"
@@ -26,12 +27,19 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 _PIPELINES: dict[str, DetectionPipeline] = {}  # per Python worker: bundle digest -> pipeline
 
 
-def _pipeline_from_bytes(data: bytes) -> DetectionPipeline:
-    """Rebuild a pipeline once per worker process (bundles are immutable, so caching is safe)."""
-    key = hashlib.sha256(data).hexdigest()
-    if key not in _PIPELINES:
-        _PIPELINES[key] = DetectionPipeline.from_bytes(data)
-    return _PIPELINES[key]
+def _pipeline_from_bytes(data: bytes, verified_sha256: str) -> DetectionPipeline:
+    """Rebuild, once per worker process, the bundle the driver verified.
+
+    The driver checked the bundle, its signature included, and sends its SHA-256 with the task:
+    an executor loads only those exact bytes, so the signature holds on executors without the
+    signing key ever leaving the driver. Every other check runs again here.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != verified_sha256:
+        raise BundleError("The model reaching this executor differs from the one the driver verified; refusing it.")
+    if digest not in _PIPELINES:
+        _PIPELINES[digest] = DetectionPipeline.from_bytes(data, key=None)
+    return _PIPELINES[digest]
 
 
 def _has_scheme(path: str) -> bool:
@@ -125,10 +133,15 @@ def score_dataframe(frame, pipeline: DetectionPipeline, *, bundle_bytes: bytes |
     Rows whose features are missing or not numbers get a null score and a null flag: they are
     kept and can be counted, never scored as if they were something else.
 
+    ``bundle_bytes``, the bundle ``pipeline`` was read from, is sent to the executors instead of a
+    new copy; it is verified here first (signature included, see :mod:`core.signing`).
+
     Raises
     ------
     DataError
         The model scores ordered series (window models), or the frame lacks a feature column.
+    BundleError
+        ``bundle_bytes`` is not a valid bundle, or not signed when a signing key is configured.
     """
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -150,14 +163,19 @@ def score_dataframe(frame, pipeline: DetectionPipeline, *, bundle_bytes: bytes |
     for name in features:
         if not isinstance(frame.schema[name].dataType, T.DoubleType):
             frame = frame.withColumn(name, F.col(name).try_cast("double"))
+    if bundle_bytes is None:
+        bundle_bytes = pipeline.to_bytes(key=None)  # made here from a loaded pipeline: nothing to verify
+    else:
+        DetectionPipeline.from_bytes(bundle_bytes)
+    verified_sha256 = hashlib.sha256(bundle_bytes).hexdigest()
     spark = frame.sparkSession
-    broadcast = spark.sparkContext.broadcast(bundle_bytes if bundle_bytes is not None else pipeline.to_bytes())
+    broadcast = spark.sparkContext.broadcast(bundle_bytes)
     threshold = float(pipeline.threshold_)
     schema = T.StructType([*frame.schema.fields, T.StructField(score_column, T.DoubleType(), True),
                            T.StructField(flag_column, T.IntegerType(), True)])
 
     def score_batches(batches):
-        model = _pipeline_from_bytes(broadcast.value)
+        model = _pipeline_from_bytes(broadcast.value, verified_sha256)
         for batch in batches:
             X = batch[features].to_numpy(dtype=float)
             valid = np.isfinite(X).all(axis=1)
@@ -175,7 +193,8 @@ def score_dataframe(frame, pipeline: DetectionPipeline, *, bundle_bytes: bytes |
 
 def score_files(model_path, data_glob, out_path, master: str = "local[*]", *, spark=None,
                 input_format: str | None = None, header: bool | str = "auto", delimiter: str = ",",
-                mode: str = "overwrite", spark_conf: dict | None = None, summary: bool = True) -> dict:
+                mode: str = "overwrite", spark_conf: dict | None = None, summary: bool = True,
+                key=signing.FROM_ENVIRONMENT) -> dict:
     """Score CSV or Parquet files with a saved bundle on Spark and write Parquet.
 
     Parameters
@@ -199,6 +218,8 @@ def score_files(model_path, data_glob, out_path, master: str = "local[*]", *, sp
     summary : bool
         Count rows, flagged and unscored rows from the written output (a cheap second pass over
         two Parquet columns).
+    key : bytes, None or FROM_ENVIRONMENT
+        Signing key the bundle must be signed with (see :mod:`core.signing`); checked on the driver.
 
     Returns
     -------
@@ -215,11 +236,10 @@ def score_files(model_path, data_glob, out_path, master: str = "local[*]", *, sp
     from .session import get_session
 
     started = time.perf_counter()
-    bundle_bytes = Path(model_path).read_bytes() if Path(model_path).is_file() else None
-    pipeline = DetectionPipeline.load(model_path)  # clear BundleError for a missing or bad file
+    pipeline = DetectionPipeline.load(model_path, key=key)  # clear BundleError for a missing, bad or unsigned file
     spark = spark or get_session(master, conf=spark_conf)
     frame = read_input(spark, data_glob, input_format=input_format, header=header, delimiter=delimiter)
-    scored = score_dataframe(frame, pipeline, bundle_bytes=bundle_bytes)
+    scored = score_dataframe(frame, pipeline)
     scored.write.mode(mode).parquet(str(out_path))
     result = {"out_path": str(out_path), "threshold": float(pipeline.threshold_)}
     if summary:

@@ -35,6 +35,17 @@ _MANIFEST_FIELDS = frozenset({"method", "params", "threshold_spec", "threshold",
                               "scaler", "features"})
 
 
+#: Checks and words for the kinds of plain detector state (``BaseDetector.state_fields``).
+_STATE_KINDS = {
+    "count": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1_000_000_000,
+    "number": lambda v: _is_number(v),
+    "text": lambda v: isinstance(v, str) and len(v) <= MAX_DESCRIPTION_CHARS,
+    "flag": lambda v: isinstance(v, bool),
+}
+_STATE_KIND_WORDS = {"count": "a whole number of at least 1", "number": "a finite number",
+                     "text": f"a text of at most {MAX_DESCRIPTION_CHARS} characters", "flag": "true or false"}
+
+
 def _refuse(field: str, expected: str, value: Any) -> None:
     shown = repr(value) if isinstance(value, (bool, int, float, type(None))) else type(value).__name__
     raise BundleError(f"The bundle's manifest field '{field}' must be {expected}, got {shown}; "
@@ -99,8 +110,9 @@ def check_manifest(manifest: dict) -> None:
 
 def _check_detector_state(manifest: dict, spec, n_features: int) -> None:
     state = manifest["state"]
+    declared = {f"detector.{name}": kind for name, kind in spec.load_class().state_fields.items()}
     allowed = {"detector.n_features_in_", "detector.threshold_", "detector.threshold_strategy_",
-               "detector.history_", "detector.k_"}
+               "detector.history_", *declared}
     missing = {"detector.n_features_in_", "detector.threshold_", "detector.threshold_strategy_"} - set(state)
     if set(state) - allowed or missing:
         raise BundleError("The bundle's detector state has unexpected or missing entries; "
@@ -116,10 +128,9 @@ def _check_detector_state(manifest: dict, spec, n_features: int) -> None:
             isinstance(v, list) and len(v) <= MAX_HISTORY_EPOCHS and all(x is None or _is_number(x) for x in v)
             for v in history.values())):
         _refuse("state.detector.history_", "lists of loss values", history)
-    if "detector.k_" in state:
-        k = state["detector.k_"]
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1_000_000:
-            _refuse("state.detector.k_", "a whole number of neighbours", k)
+    for key, kind in declared.items():
+        if key in state and not _STATE_KINDS[kind](state[key]):
+            _refuse(f"state.{key}", _STATE_KIND_WORDS[kind], state[key])
     required = set(_PER_FEATURE_ARRAYS) | {"detector.decision_scores_"}
     arrays = set(manifest["array_keys"])
     if not required <= arrays or not all(k.startswith("detector.") for k in arrays - required):

@@ -90,6 +90,10 @@ class BaseDetector(BaseEstimator):
     is_reconstruction: ClassVar[bool] = False
     default_threshold: ClassVar[Any] = "mean_std:k=3"
     min_train_rows: ClassVar[int] = 2
+    #: JSON values the fitted detector keeps besides its arrays and estimators (see ``get_state``),
+    #: by name and kind: "count" (a whole number >= 1), "number" (finite), "text" or "flag".
+    #: A bundle holding any other plain value is refused, so every such value is declared here.
+    state_fields: ClassVar[dict[str, str]] = {}
 
     # -- public API ---------------------------------------------------------------------------
     def fit(self, X, y=None, *, progress: ProgressCallback | None = None,

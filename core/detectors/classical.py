@@ -122,6 +122,8 @@ class KNNDetector(_SklearnDetector):
     so that training and test scores are comparable when the threshold is chosen.
     """
 
+    state_fields = {"k_": "count"}
+
     def __init__(self, n_neighbors: int = 5, aggregate: str = "largest", threshold=None):
         self.n_neighbors = n_neighbors
         self.aggregate = aggregate

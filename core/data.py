@@ -384,7 +384,8 @@ class Dataset:
     """Model-ready data: ``X`` in the row order of ``frame`` (sorted by time for a series).
 
     ``columns`` accounts for every column of the table (see :class:`ColumnFate`); ``warnings``
-    lists what was changed or looks doubtful, one sentence each.
+    lists what was changed, ``doubts`` what looks wrong with the chosen roles (a label column that
+    looks like a measurement), one sentence each.
     """
 
     X: np.ndarray
@@ -395,6 +396,7 @@ class Dataset:
     roles: Roles
     warnings: list[str] = field(default_factory=list)
     columns: list[ColumnFate] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)
 
     @property
     def is_series(self) -> bool:
@@ -731,8 +733,7 @@ def prepare(frame: pd.DataFrame, roles: Roles, *, missing: str | None = None, dr
                                            "carries no information", unparsed.get(column, {}).get("count", 0))
         matrix, features = matrix[:, kept], [features[i] for i in kept]
         warnings.append(f"Left out {len(constant)} constant column(s), which carry no information: {_names(constant)}.")
-    if y is not None:
-        warnings.extend(_label_doubts(selected[label_col], label_col, y))
+    doubts = _label_doubts(selected[label_col], label_col, y) if y is not None else []
 
     for column in features:
         info = unparsed.get(column)
@@ -750,7 +751,7 @@ def prepare(frame: pd.DataFrame, roles: Roles, *, missing: str | None = None, dr
               for c in frame.columns]
     return Dataset(X=np.ascontiguousarray(matrix), y=y, time=time, feature_names=list(features), frame=selected,
                    roles=Roles(features=list(features), time=time_col, label=label_col,
-                               normal_value=roles.normal_value), warnings=warnings, columns=report)
+                               normal_value=roles.normal_value), warnings=warnings, columns=report, doubts=doubts)
 
 
 def _fill(matrix: np.ndarray, policy: str) -> np.ndarray:

@@ -10,6 +10,13 @@ def _ready(at) -> str:
     return " ".join(s.value for s in at.success)
 
 
+def column_fates(at) -> pd.DataFrame:
+    """The Data page's table of every column's use."""
+    tables = [d.value for d in at.dataframe if {"column", "use", "why"} <= set(d.value.columns)]
+    assert len(tables) == 1, "the page shows one table of column uses"
+    return tables[0]
+
+
 def test_empty_state_invites_to_load_data():
     at = start()
     no_crash(at)
@@ -64,14 +71,19 @@ def test_no_numeric_columns_is_explained():
     assert not at.success
 
 
-def test_non_numeric_feature_is_refused_with_the_column_named():
+def test_cell_that_is_not_a_number_is_reported_and_its_row_handled_as_chosen():
     frame = labelled_rows(50)
     frame["a"] = frame["a"].astype(str)
     frame.loc[3, "a"] = "n/a?"
     at = upload(start(), "mixed.csv", csv_bytes(frame))
-    widget(at, "multiselect", "role_features_").set_value(["a", "b"]).run()
     no_crash(at)
-    assert any("'a'" in e and "not numeric" in e for e in errors(at))
+    notes = " ".join(c.value for c in at.caption)
+    assert "'a'" in notes and "'n/a?'" in notes  # which column, how many cells, what they held
+    assert "49 rows × 2 features" in _ready(at)  # dropping the row is the default choice
+    widget(at, "selectbox", "opt_missing_").set_value("median").run()
+    assert "50 rows × 2 features" in _ready(at)
+    widget(at, "selectbox", "opt_missing_").set_value("error").run()
+    assert any("'a'" in e and "not numbers such as 'n/a?'" in e for e in errors(at))
 
 
 def test_missing_label_values_are_dropped_or_explained():
@@ -80,7 +92,7 @@ def test_missing_label_values_are_dropped_or_explained():
     at = upload(start(), "gaps.csv", csv_bytes(frame))
     no_crash(at)
     assert "58 rows" in _ready(at)  # the drop option is offered and on by default
-    widget(at, "checkbox", "opt_missing_").uncheck().run()
+    widget(at, "selectbox", "opt_missing_").set_value("error").run()
     assert any("empty values" in e for e in errors(at))
 
 
@@ -94,14 +106,16 @@ def test_normal_value_that_does_not_occur_is_explained():
     assert any("999" in e and "does not occur" in e for e in errors(at))
 
 
-def test_constant_column_can_be_dropped():
+def test_constant_column_is_left_out_with_a_notice():
     frame = labelled_rows(80)
     frame["flat"] = 1.0
     at = upload(start(), "flat.csv", csv_bytes(frame))
     no_crash(at)
     assert "2 features" in _ready(at)
-    widget(at, "checkbox", "opt_constant_").uncheck().run()
-    assert any("Constant" in e for e in errors(at))
+    assert any("constant" in c.value and "'flat'" in c.value for c in at.caption)
+    fates = column_fates(at).set_index("column")
+    assert fates.loc["flat", "use"] == "not used" and "constant" in fates.loc["flat", "why"]
+    assert list(fates.index) == ["a", "b", "label", "flat"]
 
 
 def test_path_input_reads_headerless_ecg_layout(tmp_path):

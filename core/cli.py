@@ -109,12 +109,12 @@ def _load_dataset(args):
 
 
 def _experiment(args):
+    dataset = _load_dataset(args)  # first: a bad file is reported before the modelling libraries load
     from .experiment import run_experiment
     from .registry import get_method
 
     spec = get_method(args.method)
     params = {k: spec.param(k).coerce(v) for k, v in _parse_params(args.param).items()}
-    dataset = _load_dataset(args)
     return run_experiment(dataset, args.method, params, threshold=args.threshold, test_size=args.test_size,
                           seed=args.seed, split=args.split, train_fraction=args.train_fraction,
                           scaler=args.scaler)

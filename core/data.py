@@ -181,7 +181,8 @@ _GROUPED_COMMA = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 1.234,5
 #: A comma that can only be a decimal mark: not followed by exactly three digits ("1,5", "0,25"),
 #: or after dot-grouped thousands ("1.234,5").
 _DECIMAL_COMMA_EVIDENCE = re.compile(r"^[+-]?\d*,(?:\d{1,2}|\d{4,})$|^[+-]?\d{1,3}(?:\.\d{3})+,\d+$")
-_POINT_WITH_COMMA_GROUPS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+\.\d+$")
+#: A point that can only be a decimal mark: after comma-grouped thousands, or not followed by three digits.
+_DECIMAL_POINT_EVIDENCE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+\.\d+$|^[+-]?\d*\.(?:\d{1,2}|\d{4,})$")
 
 
 def _tidy_number_text(text: pd.Series) -> pd.Series:
@@ -212,19 +213,20 @@ def parse_numbers(cells: pd.Series, decimal_comma: bool = False) -> pd.Series:
     return pd.to_numeric(text.astype(object), errors="coerce").astype(float)
 
 
-def _uses_decimal_comma(text_columns: list[pd.Series], delimiter: str) -> bool:
+def _uses_decimal_comma(text_columns: list[pd.Series], delimiter: str, points_seen: bool) -> bool:
     """Whether commas in numbers are decimal marks, judged from the whole file.
 
     A comma not followed by exactly three digits (``1,5``) can only be a decimal mark, and ``1,234.5``
-    only a thousands separator. When the file does not say (every comma is followed by three digits,
+    or ``2.25`` (or ``points_seen``: numbers the CSV reader already read with a decimal point) only
+    a thousands separator. When the file does not say (every comma is followed by three digits,
     as in ``1,234``), a file separated by semicolons or tabs is taken to use decimal commas (that is
     why it is not comma-separated) and a comma-separated one thousands separators.
     """
-    comma, point = False, False
+    comma, point = False, points_seen
     for cells in text_columns:
         sample = _tidy_number_text(cells.dropna().astype("string").head(2000))
         comma = comma or bool(sample.str.contains(_DECIMAL_COMMA_EVIDENCE).fillna(False).any())
-        point = point or bool(sample.str.contains(_POINT_WITH_COMMA_GROUPS).fillna(False).any())
+        point = point or bool(sample.str.contains(_DECIMAL_POINT_EVIDENCE).fillna(False).any())
     if comma != point:
         return comma
     return delimiter != ","
@@ -238,7 +240,9 @@ def _numbers_from_text(frame: pd.DataFrame, delimiter: str, notes: list[str]) ->
     text_columns = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
     if not text_columns:
         return frame, {}
-    decimal_comma = _uses_decimal_comma([frame[c] for c in text_columns], delimiter)
+    points_seen = any(pd.api.types.is_float_dtype(frame[c]) and bool((frame[c].dropna() % 1 != 0).any())
+                      for c in frame.columns if c not in text_columns)
+    decimal_comma = _uses_decimal_comma([frame[c] for c in text_columns], delimiter, points_seen)
     unparsed: dict[str, dict] = {}
     converted = []
     for column in text_columns:
@@ -322,6 +326,9 @@ def _read_csv(raw: bytes, name: str, notes: list[str]) -> tuple[pd.DataFrame, di
     has_header = not (len(cells) and parse_numbers(cells, delimiter != ",").notna().all())
     if not has_header:
         notes.append("The first row is all numbers, so it is read as data and the columns are numbered from 0.")
+    if text.count('"') % 2:
+        # a quote that is never closed makes both readers take the rest of the file as one value
+        raise DataError(_explain_parser_error(ValueError("EOF inside string"), name, delimiter))
     data = raw if encoding == "UTF-8" else text.encode("utf-8")
     options = dict(sep=delimiter, header=0 if has_header else None)
     try:
@@ -333,6 +340,11 @@ def _read_csv(raw: bytes, name: str, notes: list[str]) -> tuple[pd.DataFrame, di
         raise DataError(f"'{name}' is empty: it has no data.") from exc
     except (pd.errors.ParserError, ValueError, csv.Error) as exc:
         raise DataError(_explain_parser_error(exc, name, delimiter)) from exc
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas turns the extra leading values of rows longer than the header into an index
+        raise DataError(f"'{name}': the rows have more values than the header has names. Add the missing "
+                        f"column names to the header, or remove the extra {_DELIMITER_NAMES.get(delimiter, delimiter)}s "
+                        "at the ends of the rows.")
     if not has_header:
         frame.columns = [str(i) for i in range(frame.shape[1])]
     else:
@@ -490,7 +502,8 @@ def infer_roles(frame: pd.DataFrame) -> Roles:
     """Best guess at the roles: a time column, a label column with its normal value, numeric features."""
     time = next((c for c in frame.columns if looks_like_time(frame[c])), None)
     numeric = [c for c in numeric_columns(frame) if c != time]
-    label = next((c for c in frame.columns if c.lower() in LABEL_NAME_HINTS and c != time), None)
+    label = next((c for c in frame.columns if c.lower() in LABEL_NAME_HINTS and c != time
+                  and not _looks_like_measurement(frame[c])), None)
     if label is None and numeric:
         last = frame.columns[-1]
         # ECG5000-style tables: no header, class in the last column with a few integer values
@@ -563,12 +576,22 @@ def _ignored_reason(series: pd.Series) -> str:
 MAX_LABEL_VALUES = 20
 
 
+def _looks_like_measurement(labels: pd.Series) -> bool:
+    """Numbers with fractions or with many distinct values: a sensor reading, not a label."""
+    values = labels.dropna()
+    if not is_numeric_column(values) or not values.size:
+        return False
+    finite = values.to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return bool((finite % 1 != 0).any()) or values.nunique() > MAX_LABEL_VALUES
+
+
 def _label_doubts(labels: pd.Series, label_col: str, y: np.ndarray) -> list[str]:
     doubts = []
     values = labels.dropna()
     if is_numeric_column(values) and values.size:
         fractional = bool((values.to_numpy(dtype=float) % 1 != 0).any())
-        if fractional or values.nunique() > MAX_LABEL_VALUES:
+        if _looks_like_measurement(values):
             doubts.append(f"The label column {label_col!r} looks like a measurement, not a label: "
                           f"{values.nunique():,} distinct values{', with fractions' if fractional else ''}. "
                           "Choose a column that marks anomalies, or none.")

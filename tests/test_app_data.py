@@ -176,3 +176,53 @@ def test_startup_sample_is_loaded_once(monkeypatch):
     no_crash(at)
     assert "time series" in _ready(at)
     assert {m.label: m.value for m in at.metric}["Rows"] == "4,320"
+
+
+def test_odd_files_end_in_a_ready_table_or_a_clear_message(tmp_path):
+    from tests.odd_files import write_odd_files
+
+    sample = write_odd_files(tmp_path)[::8]  # 33 files spread over every kind
+    assert len(sample) >= 30
+    at = start()
+    outcomes = {"ready": 0, "explained": 0}
+    for odd, path in sample:
+        at.text_input(key="data_path").input(str(path)).run()
+        at.button(key="data_path_load").click().run()
+        no_crash(at)
+        messages = errors(at)
+        assert not any("Something went wrong" in m for m in messages), (odd.name, messages)
+        loaded = at.session_state["ad_table"] if "ad_table" in at.session_state else None
+        if loaded is None or loaded.name != odd.name:
+            assert messages, f"{odd.name} was neither loaded nor explained"
+            outcomes["explained"] += 1
+            continue
+        if at.success:
+            assert list(column_fates(at)["column"]) == list(loaded.frame.columns), odd.name
+            outcomes["ready"] += 1
+        else:
+            assert messages or at.warning, f"{odd.name}: loaded but neither ready nor explained"
+            outcomes["explained"] += 1
+    assert outcomes["ready"] >= 15 and outcomes["explained"] >= 5, outcomes
+
+
+def test_ambiguous_dates_ask_for_their_order():
+    days = [f"{d:02d}/01/2024" for d in range(1, 13)]
+    frame = pd.DataFrame({"date": days[::-1], "x": np.arange(12.0) % 5})
+    at = upload(start(), "dates.csv", csv_bytes(frame))
+    no_crash(at)
+    assert any("day first and month first" in e for e in errors(at))
+    widget(at, "radio", "opt_dayfirst_").set_value("day").run()
+    assert "12 rows" in _ready(at) and "2024-01-01" in _ready(at) and "2024-01-12" in _ready(at)
+    widget(at, "radio", "opt_dayfirst_").set_value("month").run()
+    assert "2024-01-01" in _ready(at) and "2024-12-01" in _ready(at)
+
+
+def test_continuous_label_column_is_warned_about():
+    frame = labelled_rows(100)
+    frame["sensor"] = np.linspace(0, 1, 100).round(3)
+    at = upload(start(), "rows.csv", csv_bytes(frame))
+    widget(at, "selectbox", "role_label_").set_value("sensor").run()
+    widget(at, "text_input", "role_normal_txt_").input("0.0").run()
+    no_crash(at)
+    assert any("looks like a measurement" in w.value for w in at.warning)
+    assert any("labelled anomalies" in w.value for w in at.warning)

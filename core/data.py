@@ -167,10 +167,12 @@ def _decode_western(raw: bytes, error: UnicodeDecodeError, name: str) -> tuple[s
     guess = charset_normalizer.from_bytes(around, cp_isolation=["cp1252", "latin_1"]).best()
     readable = {"cp1252": "Windows-1252", "latin_1": "Latin-1"}
     if guess is not None and guess.encoding in readable:
-        try:
-            return raw.decode(guess.encoding), readable[guess.encoding]
-        except UnicodeDecodeError:
-            pass
+        # Windows-1252 leaves five bytes undefined; Latin-1 reads those too
+        for encoding in dict.fromkeys([guess.encoding, "latin_1"]):
+            try:
+                return raw.decode(encoding), readable[encoding]
+            except UnicodeDecodeError:
+                continue
     raise DataError(f"'{name}' is not UTF-8 text (byte {error.start:,} is {raw[error.start]:#04x}) and does not read as "
                     f"Windows-1252 or Latin-1 either. {_SAVE_AS}")
 
@@ -340,7 +342,7 @@ def _read_csv(raw: bytes, name: str, notes: list[str]) -> tuple[pd.DataFrame, di
         raise DataError(f"'{name}' is empty: it has no data.") from exc
     except (pd.errors.ParserError, ValueError, csv.Error) as exc:
         raise DataError(_explain_parser_error(exc, name, delimiter)) from exc
-    if not isinstance(frame.index, pd.RangeIndex):
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
         # pandas turns the extra leading values of rows longer than the header into an index
         raise DataError(f"'{name}': the rows have more values than the header has names. Add the missing "
                         f"column names to the header, or remove the extra {_DELIMITER_NAMES.get(delimiter, delimiter)}s "

@@ -126,25 +126,43 @@ def _read_parquet(raw: bytes, name):
 
 
 # ---- text and encodings ---------------------------------------------------------------------
-def _decode(raw: bytes, name: str) -> tuple[str, str]:
-    """The file's text and the name of its encoding."""
+def _decode(raw: bytes, name: str) -> tuple[bytes, str, str]:
+    """The file as UTF-8 bytes (without a byte order mark), its first 64 KiB as text, and the name
+    of its encoding. A UTF-8 file is checked in slices and passed on as it is, never copied whole."""
     for magic, what in _NOT_TEXT.items():
         if raw.startswith(magic):
             raise DataError(f"'{name}' is {what}, not CSV text. {_SAVE_AS}")
-    if raw.startswith(codecs.BOM_UTF8):
-        return _decode_strictly(raw[len(codecs.BOM_UTF8):], "utf-8", name), "UTF-8 with BOM"
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return _decode_strictly(raw, "utf-16", name), "UTF-16"
-    try:
-        text, encoding = raw.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError as exc:
-        text, encoding = _decode_western(raw, exc, name)
-    sample = text[:65536]
-    controls = sum(1 for ch in sample if ch < " " and ch not in "\t\n\r\f\v")
+        text, encoding = _decode_strictly(raw, "utf-16", name), "UTF-16"
+        data = text.encode("utf-8")
+    else:
+        data, encoding = raw, "UTF-8"
+        if raw.startswith(codecs.BOM_UTF8):
+            data, encoding = raw[len(codecs.BOM_UTF8):], "UTF-8 with BOM"
+        try:
+            _check_utf8(data)
+        except UnicodeDecodeError as exc:
+            text, encoding = _decode_western(data, exc, name)
+            data = text.encode("utf-8")
+    head = data[:65536].decode("utf-8", errors="ignore")  # the cut may split the last character
+    controls = sum(1 for ch in head if ch < " " and ch not in "\t\n\r\f\v")
     # a stray NUL in one cell is a bad value; a file full of control characters is not text
-    if controls > max(2, 0.01 * len(sample)):
+    if controls > max(2, 0.01 * len(head)):
         raise DataError(f"'{name}' is a binary file, not CSV text. {_SAVE_AS}")
-    return text, encoding
+    return data, head, encoding
+
+
+def _check_utf8(data: bytes, chunk: int = 1 << 24) -> None:
+    """Raise UnicodeDecodeError (positions in ``data``) unless ``data`` is UTF-8, slice by slice."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for start in range(0, len(data), chunk):
+        pending = len(decoder.getstate()[0])  # bytes of a character split by the previous slice
+        try:
+            decoder.decode(view[start:start + chunk], final=start + chunk >= len(data))
+        except UnicodeDecodeError as exc:
+            position = start - pending + exc.start
+            raise UnicodeDecodeError("utf-8", data, position, position + 1, exc.reason) from None
 
 
 def _decode_strictly(raw: bytes, encoding: str, name: str) -> str:
@@ -311,15 +329,18 @@ def _explain_parser_error(exc: Exception, name: str, delimiter: str) -> str:
 
 
 def _read_csv(raw: bytes, name: str, notes: list[str]) -> tuple[pd.DataFrame, dict]:
-    text, encoding = _decode(raw, name)
+    data, head, encoding = _decode(raw, name)
     if encoding != "UTF-8":
         notes.append(f"Read as {encoding} text.")
-    header_line = text.split("\n", 1)[0]
-    widest = max(header_line.count(d) for d in (",", ";", "\t", "|")) + 1
+    end_of_header = data.find(b"\n")
+    header_line = data if end_of_header < 0 else data[:end_of_header]
+    widest = max(header_line.count(d) for d in (b",", b";", b"\t", b"|")) + 1
     if widest > MAX_COLUMNS:
         raise DataError(f"'{name}' has about {widest:,} columns; at most {MAX_COLUMNS:,} are supported. "
                         "Keep the columns you need (or transpose the table so that each column is one measurement).")
-    lines = [line for line in text[:65536].splitlines()[:6] if line.strip()]
+    if len(header_line) > 32768:  # the sample must hold a whole long header and a few rows
+        head = data[:len(header_line) + 65536].decode("utf-8", errors="ignore")
+    lines = [line for line in head.splitlines()[:6] if line.strip()]
     if not lines:
         raise DataError(f"'{name}' is empty: it has no lines of text.")
     delimiter = _choose_delimiter(lines[:5])
@@ -328,10 +349,9 @@ def _read_csv(raw: bytes, name: str, notes: list[str]) -> tuple[pd.DataFrame, di
     has_header = not (len(cells) and parse_numbers(cells, delimiter != ",").notna().all())
     if not has_header:
         notes.append("The first row is all numbers, so it is read as data and the columns are numbered from 0.")
-    if text.count('"') % 2:
+    if data.count(b'"') % 2:
         # a quote that is never closed makes both readers take the rest of the file as one value
         raise DataError(_explain_parser_error(ValueError("EOF inside string"), name, delimiter))
-    data = raw if encoding == "UTF-8" else text.encode("utf-8")
     options = dict(sep=delimiter, header=0 if has_header else None)
     try:
         try:

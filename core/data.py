@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -205,13 +206,36 @@ _DECIMAL_COMMA_EVIDENCE = re.compile(r"^[+-]?\d*,(?:\d{1,2}|\d{4,})$|^[+-]?\d{1,
 _DECIMAL_POINT_EVIDENCE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+\.\d+$|^[+-]?\d*\.(?:\d{1,2}|\d{4,})$")
 
 
+_INVISIBLE = str.maketrans({"\u2212": "-", "\u00a0": None, "\u202f": None, "\u2009": None})
+_SIGN_BEFORE = re.compile(r"^([+-]?)[$€£¥]\s*")
+_SIGN_AFTER = re.compile(r"\s*[$€£¥%]$")
+_GROUPED_POINT_RE, _GROUPED_COMMA_RE = re.compile(_GROUPED_POINT), re.compile(_GROUPED_COMMA)
+_COMMA_DECIMAL = re.compile(r"[+-]?\d*,\d+")
+
+
+def _tidy_number(cell: str) -> str:
+    """A cell with the marks that do not change a number's value taken off: Unicode minus,
+    non-breaking or thin spaces, a leading or trailing currency sign, a trailing percent sign."""
+    return _SIGN_AFTER.sub("", _SIGN_BEFORE.sub(r"\1", cell.strip().translate(_INVISIBLE)))
+
+
 def _tidy_number_text(text: pd.Series) -> pd.Series:
-    """Cells with the marks that do not change a number's value taken off: Unicode minus, non-breaking
-    or thin spaces, a leading or trailing currency sign, a trailing percent sign (5% reads as 5)."""
-    text = text.str.strip().str.replace("\u2212", "-", regex=False)
-    text = text.str.replace(r"[\u00a0\u202f\u2009]", "", regex=True)
-    text = text.str.replace(r"^([+-]?)[$€£¥]\s*", r"\1", regex=True).str.replace(r"\s*[$€£¥%]$", "", regex=True)
-    return text
+    return text.map(_tidy_number, na_action="ignore")
+
+
+def _number_from_text(cell, decimal_comma: bool) -> float:
+    text = _tidy_number(str(cell))
+    if decimal_comma:
+        if _GROUPED_COMMA_RE.fullmatch(text):
+            text = text.replace(".", "")
+        if _COMMA_DECIMAL.fullmatch(text):
+            text = text.replace(",", ".")
+    elif _GROUPED_POINT_RE.fullmatch(text):
+        text = text.replace(",", "")
+    try:
+        return float(text)
+    except ValueError:
+        return np.nan
 
 
 def parse_numbers(cells: pd.Series, decimal_comma: bool = False) -> pd.Series:
@@ -222,15 +246,19 @@ def parse_numbers(cells: pd.Series, decimal_comma: bool = False) -> pd.Series:
     (``1,234.5``; ``1.234,5`` when ``decimal_comma``). With ``decimal_comma`` a comma is the decimal
     mark (``1,5`` is 1.5); without it a comma is only accepted between groups of three digits.
     """
-    text = _tidy_number_text(cells.astype("string"))
-    if decimal_comma:
-        grouped = text.str.fullmatch(_GROUPED_COMMA).fillna(False).astype(bool)
-        text = text.where(~grouped, text.str.replace(".", "", regex=False))
-        text = text.str.replace(r"^([+-]?\d*),(\d+)$", r"\1.\2", regex=True)
-    else:
-        grouped = text.str.fullmatch(_GROUPED_POINT).fillna(False).astype(bool)
-        text = text.where(~grouped, text.str.replace(",", "", regex=False))
-    return pd.to_numeric(text.astype(object), errors="coerce").astype(float)
+    cells = pd.Series(cells, copy=False)
+    numbers = pd.Series(np.nan, index=cells.index, dtype=float)
+    present = cells.notna().to_numpy()
+    if decimal_comma:  # a plain "1.234" means 1234 here, so every cell goes through the notation rules
+        todo = present
+    else:  # plain numbers at C speed; only what that leaves goes through the notation rules
+        numbers = pd.to_numeric(cells.where(present, None).astype(object), errors="coerce").astype(float)
+        todo = present & numbers.isna().to_numpy()
+    if todo.any():
+        rest = cells[todo]
+        readings = {value: _number_from_text(value, decimal_comma) for value in pd.unique(rest)}
+        numbers[todo] = rest.map(readings).to_numpy(dtype=float)
+    return numbers
 
 
 def _uses_decimal_comma(text_columns: list[pd.Series], delimiter: str, points_seen: bool) -> bool:
@@ -256,17 +284,24 @@ def _uses_decimal_comma(text_columns: list[pd.Series], delimiter: str, points_se
 NUMERIC_SHARE = 0.5
 
 
-def _numbers_from_text(frame: pd.DataFrame, delimiter: str, notes: list[str]) -> tuple[pd.DataFrame, dict]:
+def _numbers_from_text(frame: pd.DataFrame, delimiter: str, notes: list[str],
+                       decimal_comma: bool | None = None) -> tuple[pd.DataFrame, dict]:
+    """Text columns that are mostly numbers made numeric; ``decimal_comma=None`` decides it from them."""
     text_columns = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
     if not text_columns:
         return frame, {}
-    points_seen = any(pd.api.types.is_float_dtype(frame[c]) and bool((frame[c].dropna() % 1 != 0).any())
-                      for c in frame.columns if c not in text_columns)
-    decimal_comma = _uses_decimal_comma([frame[c] for c in text_columns], delimiter, points_seen)
+    if decimal_comma is None:
+        points_seen = any(pd.api.types.is_float_dtype(frame[c]) and bool((frame[c].dropna() % 1 != 0).any())
+                          for c in frame.columns if c not in text_columns)
+        decimal_comma = _uses_decimal_comma([frame[c] for c in text_columns], delimiter, points_seen)
     unparsed: dict[str, dict] = {}
     converted = []
     for column in text_columns:
         cells = frame[column]
+        spread = cells.dropna()
+        spread = spread.iloc[:: max(1, len(spread) // 500)]
+        if parse_numbers(spread, decimal_comma).notna().mean() < NUMERIC_SHARE / 2 if len(spread) else True:
+            continue  # plainly text (names, dates): spare it the number parser
         present = cells.notna() & (cells.astype("string").str.strip() != "").fillna(False).astype(bool)
         numbers = parse_numbers(cells, decimal_comma)
         parsed = numbers.notna() | (present & cells.astype("string").str.strip().str.lower().isin(
@@ -353,11 +388,24 @@ def _read_csv(raw: bytes, name: str, notes: list[str]) -> tuple[pd.DataFrame, di
         # a quote that is never closed makes both readers take the rest of the file as one value
         raise DataError(_explain_parser_error(ValueError("EOF inside string"), name, delimiter))
     options = dict(sep=delimiter, header=0 if has_header else None)
+    # A file separated by something else than commas may use decimal commas: decided on the first
+    # rows and read by pandas' own reader, which knows decimal commas (pyarrow's does not). What it
+    # leaves as text ("1.234,5", a stray "?") goes through the same rules afterwards.
+    decimal_comma = None
+    if delimiter != ",":
+        sample = list(csv.reader(head.splitlines()[1:201], delimiter=delimiter))
+        cells = [pd.Series(column, dtype=object) for column in itertools.zip_longest(*sample, fillvalue=None)]
+        decimal_comma = _uses_decimal_comma(cells, delimiter, points_seen=False)
     try:
         try:
-            frame = pd.read_csv(io.BytesIO(data), engine="pyarrow", **options)
+            if decimal_comma:
+                frame = pd.read_csv(io.BytesIO(data), low_memory=False, decimal=",", **options)
+                if any(is_numeric_column(frame[c]) and (frame[c].dropna() % 1 != 0).any() for c in frame.columns):
+                    notes.append("Numbers use a decimal comma (1,5 = 1.5).")
+            else:
+                frame = pd.read_csv(io.BytesIO(data), engine="pyarrow", **options)
         except Exception:  # the fast reader is strict (quoted newlines, ragged rows); the default one copes
-            frame = pd.read_csv(io.BytesIO(data), low_memory=False, **options)
+            frame = pd.read_csv(io.BytesIO(data), low_memory=False, decimal="," if decimal_comma else ".", **options)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"'{name}' is empty: it has no data.") from exc
     except (pd.errors.ParserError, ValueError, csv.Error) as exc:
@@ -377,7 +425,7 @@ def _read_csv(raw: bytes, name: str, notes: list[str]) -> tuple[pd.DataFrame, di
                          "(the second becomes 'name.1').")
     if frame.shape[1] > MAX_COLUMNS:
         raise DataError(f"'{name}' has {frame.shape[1]:,} columns; at most {MAX_COLUMNS:,} are supported.")
-    return _numbers_from_text(frame, delimiter, notes)
+    return _numbers_from_text(frame, delimiter, notes, decimal_comma)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ raising :class:`~core.errors.DataError` with a message a person can act on.
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import io
 import itertools
@@ -419,10 +420,10 @@ def _read_csv(raw: bytes, name: str, notes: list[str]) -> tuple[pd.DataFrame, di
         frame.columns = [str(i) for i in range(frame.shape[1])]
     else:
         header = [c.strip() for c in first]
-        repeated = sorted({c for c in header if header.count(c) > 1 and c})
+        repeated = sorted(c for c, n in collections.Counter(header).items() if n > 1 and c)
         if repeated:
             notes.append(f"Repeated column names were numbered to tell them apart: {_names(repeated)} "
-                         "(the second becomes 'name.1').")
+                         f"(the second {repeated[0]!r} is now {repeated[0] + '.1'!r}).")
     if frame.shape[1] > MAX_COLUMNS:
         raise DataError(f"'{name}' has {frame.shape[1]:,} columns; at most {MAX_COLUMNS:,} are supported.")
     return _numbers_from_text(frame, delimiter, notes, decimal_comma)

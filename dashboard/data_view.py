@@ -182,8 +182,9 @@ def _roles(loaded: state.LoadedTable) -> tuple[Roles, dict]:
     options = {"missing": "error", "dayfirst": None}
     if len(missing) or (label is not None and frame[label].isna().any()):
         unparsed = frame.attrs.get(UNPARSED_CELLS, {})
-        named = ", ".join(f"{c} ({n:,}{' not numbers' if c in unparsed else ''})"
-                          for c, n in zip(missing["column"].astype(str).head(5), missing["missing"].head(5)))
+        named = ", ".join(
+            f"{c} ({n:,}" + (f", of which {unparsed[c]['count']:,} not numbers)" if c in unparsed else ")")
+            for c, n in zip(missing["column"].astype(str).head(5), missing["missing"].head(5)))
         policies = list(MISSING_POLICIES)
         options["missing"] = st.selectbox(
             f"Missing or not-a-number values in {named or label}", policies, index=policies.index("drop"),
@@ -236,18 +237,23 @@ def _prepare(loaded: state.LoadedTable, roles: Roles, options: dict) -> None:
 
 def _date_order_choice(times: pd.Series, tag: str, column: str) -> bool | None:
     """Ask whether dates like 02/01/2024 are day or month first, when the values cannot tell."""
-    from core.timeseries import date_order
-
-    try:
-        order = date_order(times)
-    except DataError:
-        return None  # mixed orders: preparing the data explains it
-    if order != "ambiguous":
+    if _date_order(tag, column, times) != "ambiguous":
         return None
     choices = {"day": "Day first (02/01/2024 is 2 January)", "month": "Month first (02/01/2024 is 1 February)"}
     chosen = st.radio(f"Dates in '{column}' have no day above 12: which order are they in?", list(choices),
                       index=None, format_func=choices.get, horizontal=True, key=f"opt_dayfirst_{tag}_{column}")
     return None if chosen is None else chosen == "day"
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _date_order(tag: str, column: str, _times: pd.Series) -> str | None:
+    """:func:`core.timeseries.date_order` once per table and column (``_times`` is not hashed)."""
+    from core.timeseries import date_order
+
+    try:
+        return date_order(_times)
+    except DataError:
+        return None  # mixed orders: preparing the data explains it
 
 
 _ROLE_LABELS = {"feature": "feature", "time": "time", "label": "label", "ignored": "not used"}

@@ -466,7 +466,7 @@ MISSING_POLICIES = {"error": "stop and say where they are", "drop": "drop those 
 class Dataset:
     """Model-ready data: ``X`` in the row order of ``frame`` (sorted by time for a series).
 
-    ``columns`` accounts for every column of the table (see :class:`ColumnFate`); ``warnings``
+    ``column_fates`` accounts for every column of the table (see :class:`ColumnFate`); ``warnings``
     lists what was changed, ``doubts`` what looks wrong with the chosen roles (a label column that
     looks like a measurement), one sentence each.
     """
@@ -478,7 +478,7 @@ class Dataset:
     frame: pd.DataFrame
     roles: Roles
     warnings: list[str] = field(default_factory=list)
-    columns: list[ColumnFate] = field(default_factory=list)
+    column_fates: list[ColumnFate] = field(default_factory=list)
     doubts: list[str] = field(default_factory=list)
 
     @property
@@ -704,7 +704,7 @@ def prepare(frame: pd.DataFrame, roles: Roles, *, missing: str | None = None, dr
     Returns
     -------
     Dataset
-        With ``columns``: the fate of every column of ``frame``.
+        With ``column_fates``: the fate of every column of ``frame``.
 
     Raises
     ------
@@ -845,7 +845,7 @@ def prepare(frame: pd.DataFrame, roles: Roles, *, missing: str | None = None, dr
               for c in frame.columns]
     return Dataset(X=np.ascontiguousarray(matrix), y=y, time=time, feature_names=list(features), frame=selected,
                    roles=Roles(features=list(features), time=time_col, label=label_col,
-                               normal_value=roles.normal_value), warnings=warnings, columns=report, doubts=doubts)
+                               normal_value=roles.normal_value), warnings=warnings, column_fates=report, doubts=doubts)
 
 
 def _fill(matrix: np.ndarray, policy: str) -> np.ndarray:

@@ -262,7 +262,7 @@ _ROLE_LABELS = {"feature": "feature", "time": "time", "label": "label", "ignored
 def _column_fates(dataset) -> None:
     """Every column of the file and what became of it, so that nothing is left out unseen."""
     fates = pd.DataFrame([{"column": f.column, "use": _ROLE_LABELS[f.role], "why": f.reason}
-                          for f in dataset.columns])
+                          for f in dataset.column_fates])
     ignored = int((fates["use"] == "not used").sum()) if len(fates) else 0
     with st.expander(f"Every column's use: {len(dataset.feature_names)} feature(s), {ignored} not used",
                      expanded=bool(ignored)):

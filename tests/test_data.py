@@ -123,7 +123,7 @@ def test_constant_column_left_out_with_a_notice_or_refused():
     data = prepare(frame, Roles(label="label", normal_value=0))
     assert "flat" not in data.feature_names
     assert any("constant" in w and "'flat'" in w for w in data.warnings)
-    fate = {f.column: f for f in data.columns}["flat"]
+    fate = {f.column: f for f in data.column_fates}["flat"]
     assert fate.role == "ignored" and "constant" in fate.reason
     with pytest.raises(DataError, match="Constant"):
         prepare(frame, Roles(label="label", normal_value=0), drop_constant=False)

@@ -26,7 +26,7 @@ def test_a_cell_that_is_not_a_number_keeps_its_column_and_is_reported(cell):
         prepare(frame, infer_roles(frame))
     dropped = prepare(frame, infer_roles(frame), missing="drop")
     assert dropped.X.shape == (99, 2) and dropped.feature_names == ["f0", "f1"]
-    fate = {f.column: f for f in dropped.columns}["f0"]
+    fate = {f.column: f for f in dropped.column_fates}["f0"]
     assert fate.role == "feature" and fate.unparsed == 1 and "drop those rows" in fate.reason
 
 
@@ -150,7 +150,7 @@ def test_every_column_is_accounted_for():
                           "w": [2.0, 1, 2, 1, 2, 1], "note": list("abcdef"), "flag": [True, False] * 3,
                           "empty": [np.nan] * 6, "label": [0, 0, 0, 0, 0, 1]})
     data = prepare(frame, Roles(features=["v", "w", "empty"], time="when", label="label", normal_value=0))
-    fates = {f.column: (f.role, f.reason) for f in data.columns}
+    fates = {f.column: (f.role, f.reason) for f in data.column_fates}
     assert list(fates) == list(frame.columns)
     assert fates["when"][0] == "time" and fates["label"][0] == "label"
     assert fates["v"][0] == fates["w"][0] == "feature"

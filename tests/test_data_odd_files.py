@@ -62,12 +62,12 @@ def test_library_gives_a_result_or_a_clear_data_error(odd, written):
     assert "error" not in expect, f"{odd.name} should have been refused ({expect['error']})"
     if odd.columns is not None:
         assert frame.shape[1] == odd.columns, f"{odd.name}: {frame.shape[1]} columns read, file has {odd.columns}"
-    assert [f.column for f in dataset.columns] == list(frame.columns), "every column is accounted for"
-    assert all(f.role in {"feature", "time", "label", "ignored"} for f in dataset.columns)
-    assert all(f.reason for f in dataset.columns if f.role == "ignored"), "an ignored column says why"
+    assert [f.column for f in dataset.column_fates] == list(frame.columns), "every column is accounted for"
+    assert all(f.role in {"feature", "time", "label", "ignored"} for f in dataset.column_fates)
+    assert all(f.reason for f in dataset.column_fates if f.role == "ignored"), "an ignored column says why"
     assert np.isfinite(result.scores).all() and result.scores.shape == (dataset.n_rows,)
     if "features" in expect:
-        assert len(dataset.feature_names) == expect["features"], (odd.name, dataset.columns)
+        assert len(dataset.feature_names) == expect["features"], (odd.name, dataset.column_fates)
     if "time" in expect:
         assert roles.time == expect["time"] and dataset.is_series
         assert dataset.time.is_monotonic_increasing
@@ -77,7 +77,7 @@ def test_library_gives_a_result_or_a_clear_data_error(odd, written):
         assert frame.columns[0] == expect["header"]
     for column, count in expect.get("unparsed", {}).items():
         assert frame.attrs[UNPARSED_CELLS][column]["count"] == count
-        fate = {f.column: f for f in dataset.columns}[column]
+        fate = {f.column: f for f in dataset.column_fates}[column]
         assert fate.role == "feature" and fate.unparsed == count and "not numbers" in fate.reason
     for column, (row, value) in expect.get("values", {}).items():
         assert frame[column].iloc[row] == pytest.approx(value), (odd.name, frame[column].head().tolist())

@@ -726,6 +726,12 @@ def prepare(frame: pd.DataFrame, roles: Roles, *, missing: str | None = None, dr
         features = list(dict.fromkeys(resolve_column(frame, f) for f in roles.features))
     else:
         features = [c for c in numeric_columns(frame) if c not in (time_col, label_col)]
+        # epoch times are not measurements: offered as the time column, never silently a feature
+        epochs = [c for c in features if looks_like_time(frame[c])]
+        if epochs and len(epochs) < len(features):
+            features = [c for c in features if c not in epochs]
+            warnings.append(f"Left out of the features, as they hold times: {_names(epochs)}; "
+                            "choose one as the time column to make the data a series.")
         if not features:
             raise DataError("The file has no numeric columns to use as features. "
                             "Check the delimiter and that the values are numbers.")

@@ -108,6 +108,9 @@ def test_epoch_columns_are_offered_as_time(name, scale):
     roles = infer_roles(frame)
     assert roles.time == name and roles.features == ["v"]
     assert prepare(frame, roles).time.iloc[0].year == 2023
+    without_roles = prepare(frame, Roles())  # the command line's default: never a silent feature
+    assert without_roles.feature_names == ["v"] and any("hold times" in w for w in without_roles.warnings)
+    assert {f.column: f.role for f in without_roles.column_fates}[name] == "ignored"
 
 
 def test_a_counter_is_not_a_time():

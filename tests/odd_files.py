@@ -148,7 +148,6 @@ def _encodings() -> list[OddFile]:
 def _dates() -> list[OddFile]:
     files = []
     days = np.arange(40)
-    start = np.datetime64("2024-01-01")
     values = _numbers(40, 2, seed=11)
     formats = {
         "dmy_slash": lambda d: f"{d.day:02d}/{d.month:02d}/{d.year}",
@@ -175,7 +174,6 @@ def _dates() -> list[OddFile]:
                          {"error": "day first and month first"}))
     mixed = [["13/01/2024", "1.0"], ["01/14/2024", "2.0"], ["01/02/2024", "3.0"]]
     files.append(OddFile("dates_mixed_orders.csv", _csv(["date", "x"], mixed), 2, {"error": "mixes day-first"}))
-    del start
     return files
 
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from typing import Sequence
+
+import numpy as np
 
 from .errors import CoreError, DataError
 
@@ -28,8 +31,18 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter")
     parser.add_argument("--threshold", help="threshold strategy, e.g. mean_std:k=1, percentile:q=95, best_f1")
     parser.add_argument("--scaler", default="auto", help="auto, standard, minmax, global_minmax, robust, none")
-    parser.add_argument("--drop-missing", action="store_true", help="drop rows with missing values")
-    parser.add_argument("--drop-constant", action="store_true", help="drop constant feature columns")
+    parser.add_argument("--missing", choices=("error", "drop", "median", "previous"),
+                        help="missing or not-a-number feature values: stop (default), drop their rows, "
+                             "or fill with the column median or the previous value")
+    parser.add_argument("--drop-missing", action="store_true", help="the same as --missing drop")
+    parser.add_argument("--keep-constant", action="store_true",
+                        help="refuse constant feature columns instead of leaving them out with a note")
+    parser.add_argument("--drop-constant", action="store_true", help=argparse.SUPPRESS)  # the default now
+    order = parser.add_mutually_exclusive_group()
+    order.add_argument("--dayfirst", dest="dayfirst", action="store_const", const=True,
+                       help="numeric dates such as 02/01/2024 are day first (2 January) when the values do not say")
+    order.add_argument("--monthfirst", dest="dayfirst", action="store_const", const=False,
+                       help="numeric dates such as 02/01/2024 are month first (1 February)")
 
 
 def _add_key_option(parser: argparse.ArgumentParser) -> None:
@@ -107,16 +120,19 @@ def _load_dataset(args):
     if label is not None and normal is None:
         normal = majority_value(frame[resolve_column(frame, label)])
     roles = Roles(features=features, time=args.time_column, label=label, normal_value=normal)
-    return prepare(frame, roles, drop_missing=args.drop_missing, drop_constant=args.drop_constant)
+    dataset = prepare(frame, roles, missing=args.missing, drop_missing=args.drop_missing,
+                      drop_constant=not args.keep_constant, dayfirst=args.dayfirst)
+    args.notes = frame.attrs.get("read_notes", []) + dataset.warnings + dataset.doubts
+    return dataset
 
 
 def _experiment(args):
+    dataset = _load_dataset(args)  # first: a bad file is reported before the modelling libraries load
     from .experiment import run_experiment
     from .registry import get_method
 
     spec = get_method(args.method)
     params = {k: spec.param(k).coerce(v) for k, v in _parse_params(args.param).items()}
-    dataset = _load_dataset(args)
     return run_experiment(dataset, args.method, params, threshold=args.threshold, test_size=args.test_size,
                           seed=args.seed, split=args.split, train_fraction=args.train_fraction,
                           scaler=args.scaler)
@@ -209,17 +225,32 @@ COMMANDS = {"methods": _cmd_methods, "evaluate": _cmd_evaluate, "train": _cmd_tr
             "score": _cmd_score, "stream": _cmd_stream}
 
 
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Notes on the data (columns left out, rows dropped, the encoding read) go to stderr, one
+    ``note:`` line each, after a successful run; a failed run prints its one ``error:`` line only.
+    Library warnings (numpy, pandas) are kept off stderr: what matters in them is in those lines.
+    """
     args = _build_parser().parse_args(argv)
+    args.notes = []
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            status = COMMANDS[args.command](args)
+        for note in args.notes:
+            print(f"note: {note}", file=sys.stderr)
+        return status
     except CoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # keep the promise of one clear line, never a traceback
-        print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"error: unexpected {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return 1

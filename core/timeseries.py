@@ -8,6 +8,7 @@ series without ever shuffling it, so that no future value leaks into training.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -68,8 +69,70 @@ def _from_epoch(numbers: pd.Series, name: str) -> pd.Series:
                         f"(read as {unit}): {exc}") from exc
 
 
-def _from_text(text: pd.Series, name: str) -> pd.Series:
-    """Parse strings: ISO 8601 first (fast, unambiguous), then pandas' per-value guessing."""
+#: Dates written with numbers only, day and month in either order: 02/01/2024, 2.1.24, 02-01-2024 12:00.
+_NUMERIC_DATE = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)")
+_CLOCK_FORMATS = ("", " %H:%M", " %H:%M:%S", " %H:%M:%S.%f", "T%H:%M:%S")
+
+
+def date_order(values: pd.Series) -> str | None:
+    """Which field comes first in dates written with numbers only (``02/01/2024``).
+
+    Returns
+    -------
+    {"day", "month", "ambiguous"} or None
+        ``"day"`` when some first field is above 12 (it can only be a day), ``"month"`` when some
+        second field is, ``"ambiguous"`` when no value tells, ``None`` when the values are not such
+        dates (ISO dates, epochs, ...).
+
+    Raises
+    ------
+    DataError
+        Some dates only read day first and others only month first.
+    """
+    text = pd.Series(values).dropna().astype(str).str.strip()
+    if text.empty or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return None
+    parts = text.str.extract(_NUMERIC_DATE)
+    if parts[0].isna().any():
+        return None
+    first, second = parts[0].astype(int), parts[2].astype(int)
+    day_first, month_first = bool((first > 12).any()), bool((second > 12).any())
+    if day_first and month_first:
+        a, b = text[first > 12].iloc[0], text[second > 12].iloc[0]
+        raise DataError(f"The time column {_column_name(values)} mixes day-first dates ({a!r}) and month-first dates "
+                        f"({b!r}); write every date the same way, preferably as ISO 8601 (2024-01-31).")
+    return "day" if day_first else "month" if month_first else "ambiguous"
+
+
+def _from_numeric_dates(text: pd.Series, name: str, order: str, dayfirst: bool | None) -> pd.Series:
+    if order == "ambiguous":
+        if dayfirst is None:
+            raise DataError(
+                f"The dates in the time column {name} (for example {text.iloc[0]!r}) read both day first and month "
+                "first: no day is above 12. Say which order they are in (day first: 02/01/2024 is 2 January; "
+                "month first: 1 February).")
+        order = "day" if dayfirst else "month"
+    first = _NUMERIC_DATE.match(text.iloc[0])
+    separator, year = first.group(2), "%Y" if len(first.group(4)) == 4 else "%y"
+    date = f"%d{separator}%m{separator}{year}" if order == "day" else f"%m{separator}%d{separator}{year}"
+    for clock in _CLOCK_FORMATS:
+        parsed = pd.to_datetime(text, format=date + clock, errors="coerce")
+        if parsed.notna().all():
+            return parsed
+    parsed = pd.to_datetime(text, format="mixed", dayfirst=order == "day", errors="coerce")
+    if parsed.notna().all():
+        return parsed
+    bad = text[parsed.isna()]
+    raise DataError(f"The time column {name} has {bad.size} value(s) that are not dates, for example "
+                    f"{bad.iloc[0]!r} (row {bad.index[0]}).")
+
+
+def _from_text(text: pd.Series, name: str, dayfirst: bool | None = None) -> pd.Series:
+    """Parse strings: numeric day/month dates in the order their values show, then ISO 8601 (fast,
+    unambiguous), then pandas' per-value guessing."""
+    order = date_order(text)
+    if order is not None:
+        return _from_numeric_dates(text, name, order, dayfirst)
     for fmt in ("ISO8601", "mixed"):
         try:
             parsed = pd.to_datetime(text, format=fmt, errors="coerce")
@@ -93,7 +156,7 @@ def _instants(parsed: pd.Series) -> np.ndarray:
     return parsed.to_numpy()
 
 
-def parse_time(series: pd.Series) -> pd.Series:
+def parse_time(series: pd.Series, dayfirst: bool | None = None) -> pd.Series:
     """Convert a column to ``datetime64``.
 
     Parameters
@@ -105,6 +168,10 @@ def parse_time(series: pd.Series) -> pd.Series:
         milliseconds, ...), so both ``1700000000`` and ``1700000000000`` mean November 2023.
         Whole numbers that are all valid compact dates, ``YYYYMMDD`` or ``YYYYMMDDhhmmss``, are
         read as such (20240131 is 31 January 2024, not a moment in August 1970).
+        Dates written with numbers only (``02/01/2024``) are read day first or month first as
+        their values show (see :func:`date_order`).
+    dayfirst : bool, optional
+        The order of such dates when no value shows it (no field above 12).
 
     Returns
     -------
@@ -114,8 +181,9 @@ def parse_time(series: pd.Series) -> pd.Series:
     Raises
     ------
     DataError
-        Empty or missing values, booleans, or text that is not a time; the message names the
-        column and shows one offending value.
+        Empty or missing values, booleans, text that is not a time, or numeric dates whose order
+        the values do not show and ``dayfirst`` does not give; the message names the column and
+        shows one offending value.
     """
     if not isinstance(series, pd.Series):
         series = pd.Series(series)
@@ -136,7 +204,7 @@ def parse_time(series: pd.Series) -> pd.Series:
     numbers = pd.to_numeric(text, errors="coerce")
     if numbers.notna().all():
         return _from_epoch(numbers, name).rename(series.name)
-    return _from_text(text, name).rename(series.name)
+    return _from_text(text, name, dayfirst).rename(series.name)
 
 
 @dataclass

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.data import Roles, column_summary, infer_roles, prepare
+from core.data import (MISSING_POLICIES, READ_NOTES, UNPARSED_CELLS, Roles, column_summary, infer_roles,
+                       numeric_columns, prepare)
+from core.errors import DataError
 from dashboard import charts, state
 from dashboard.ui import digest_bytes, friendly_errors, link, parse_bytes, parse_path, sample_files
 
@@ -105,6 +107,8 @@ def _overview(loaded: state.LoadedTable) -> None:
     numeric = int(summary["min"].notna().sum()) if len(summary) else 0
     missing = int(summary["missing"].sum())
     st.subheader(loaded.name)
+    for note in frame.attrs.get(READ_NOTES, []):
+        st.caption(f":material/info: {note}")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Rows", f"{frame.shape[0]:,}")
     c2.metric("Columns", f"{frame.shape[1]:,}")
@@ -127,10 +131,6 @@ def _summary(loaded: state.LoadedTable) -> pd.DataFrame:
         cached = (loaded.digest, column_summary(loaded.frame))
         st.session_state[key] = cached
     return cached[1]
-
-
-def _numeric(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
 
 
 def _roles(loaded: state.LoadedTable) -> tuple[Roles, dict]:
@@ -171,7 +171,7 @@ def _roles(loaded: state.LoadedTable) -> tuple[Roles, dict]:
                                    help="The column has many distinct values; type the one that means normal.")
     else:
         c3.selectbox("Value meaning normal", ["(no label column)"], disabled=True, key=f"role_normal_none_{tag}")
-    numeric = [c for c in _numeric(frame) if c not in (time, label)]
+    numeric = [c for c in numeric_columns(frame) if c not in (time, label)]
     default_features = [c for c in (guess.features or numeric) if c in numeric] or numeric
     features = st.multiselect("Feature columns", [c for c in columns if c not in (time, label)],
                               default=default_features, key=f"role_features_{tag}_{time}_{label}",
@@ -179,22 +179,26 @@ def _roles(loaded: state.LoadedTable) -> tuple[Roles, dict]:
                               placeholder="Choose the numeric columns to model")
     summary = _summary(loaded)
     missing = summary.loc[summary["column"].isin(features) & (summary["missing"] > 0)]
-    constant = summary.loc[summary["column"].isin(features) & summary["constant"]]
-    options = {"drop_missing": False, "drop_constant": False}
+    options = {"missing": "error", "dayfirst": None}
     if len(missing) or (label is not None and frame[label].isna().any()):
-        options["drop_missing"] = st.checkbox(
-            f"Drop rows with missing values ({', '.join(missing['column'].astype(str).head(5)) or label})",
-            value=True, key=f"opt_missing_{tag}")
-    if len(constant):
-        options["drop_constant"] = st.checkbox(
-            f"Drop constant columns ({', '.join(constant['column'].astype(str).head(5))}"
-            f"{' …' if len(constant) > 5 else ''})", value=True, key=f"opt_constant_{tag}")
+        unparsed = frame.attrs.get(UNPARSED_CELLS, {})
+        named = ", ".join(
+            f"{c} ({n:,}" + (f", of which {unparsed[c]['count']:,} not numbers)" if c in unparsed else ")")
+            for c, n in zip(missing["column"].astype(str).head(5), missing["missing"].head(5)))
+        policies = list(MISSING_POLICIES)
+        options["missing"] = st.selectbox(
+            f"Missing or not-a-number values in {named or label}", policies, index=policies.index("drop"),
+            format_func=lambda p: MISSING_POLICIES[p].capitalize(), key=f"opt_missing_{tag}",
+            help="Rows without a label or a time are dropped whatever you choose. To leave a column out "
+                 "instead, remove it from the feature columns.")
+    if time is not None:
+        options["dayfirst"] = _date_order_choice(frame[time], tag, time)
     return Roles(features=features or None, time=time, label=label, normal_value=normal), options
 
 
 def _prepare(loaded: state.LoadedTable, roles: Roles, options: dict) -> None:
     key = (loaded.digest, tuple(roles.features or ()), roles.time, roles.label, str(roles.normal_value),
-           options["drop_missing"], options["drop_constant"])
+           options["missing"], options["dayfirst"])
     current = state.prepared()
     if roles.features is None:
         st.warning("Choose at least one numeric feature column.", icon=":material/warning:")
@@ -214,6 +218,8 @@ def _prepare(loaded: state.LoadedTable, roles: Roles, options: dict) -> None:
         state.put(state.DATASET, state.PreparedData(dataset, key))
     for warning in dataset.warnings:
         st.caption(f":material/info: {warning}")
+    for doubt in dataset.doubts:
+        st.warning(doubt, icon=":material/warning:")
     parts = [f"**{dataset.n_rows:,} rows × {len(dataset.feature_names)} features**"]
     if dataset.y is not None:
         n_anomalies = int(dataset.y.sum())
@@ -225,7 +231,42 @@ def _prepare(loaded: state.LoadedTable, roles: Roles, options: dict) -> None:
     st.success("Ready: " + " · ".join(parts), icon=":material/check_circle:")
     if dataset.is_series:
         _time_axis_health(dataset, key)
+    _column_fates(dataset)
     link("train", "Next: choose a method and train", icon=":material/arrow_forward:")
+
+
+def _date_order_choice(times: pd.Series, tag: str, column: str) -> bool | None:
+    """Ask whether dates like 02/01/2024 are day or month first, when the values cannot tell."""
+    if _date_order(tag, column, times) != "ambiguous":
+        return None
+    choices = {"day": "Day first (02/01/2024 is 2 January)", "month": "Month first (02/01/2024 is 1 February)"}
+    chosen = st.radio(f"Dates in '{column}' have no day above 12: which order are they in?", list(choices),
+                      index=None, format_func=choices.get, horizontal=True, key=f"opt_dayfirst_{tag}_{column}")
+    return None if chosen is None else chosen == "day"
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _date_order(tag: str, column: str, _times: pd.Series) -> str | None:
+    """:func:`core.timeseries.date_order` once per table and column (``_times`` is not hashed)."""
+    from core.timeseries import date_order
+
+    try:
+        return date_order(_times)
+    except DataError:
+        return None  # mixed orders: preparing the data explains it
+
+
+_ROLE_LABELS = {"feature": "feature", "time": "time", "label": "label", "ignored": "not used"}
+
+
+def _column_fates(dataset) -> None:
+    """Every column of the file and what became of it, so that nothing is left out unseen."""
+    fates = pd.DataFrame([{"column": f.column, "use": _ROLE_LABELS[f.role], "why": f.reason}
+                          for f in dataset.column_fates])
+    ignored = int((fates["use"] == "not used").sum()) if len(fates) else 0
+    with st.expander(f"Every column's use: {len(dataset.feature_names)} feature(s), {ignored} not used",
+                     expanded=bool(ignored)):
+        st.dataframe(fates, hide_index=True, width="stretch", key="data_column_fates")
 
 
 def _time_axis_health(dataset, key) -> None:

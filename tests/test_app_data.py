@@ -10,6 +10,13 @@ def _ready(at) -> str:
     return " ".join(s.value for s in at.success)
 
 
+def column_fates(at) -> pd.DataFrame:
+    """The Data page's table of every column's use."""
+    tables = [d.value for d in at.dataframe if {"column", "use", "why"} <= set(d.value.columns)]
+    assert len(tables) == 1, "the page shows one table of column uses"
+    return tables[0]
+
+
 def test_empty_state_invites_to_load_data():
     at = start()
     no_crash(at)
@@ -64,14 +71,19 @@ def test_no_numeric_columns_is_explained():
     assert not at.success
 
 
-def test_non_numeric_feature_is_refused_with_the_column_named():
+def test_cell_that_is_not_a_number_is_reported_and_its_row_handled_as_chosen():
     frame = labelled_rows(50)
     frame["a"] = frame["a"].astype(str)
     frame.loc[3, "a"] = "n/a?"
     at = upload(start(), "mixed.csv", csv_bytes(frame))
-    widget(at, "multiselect", "role_features_").set_value(["a", "b"]).run()
     no_crash(at)
-    assert any("'a'" in e and "not numeric" in e for e in errors(at))
+    notes = " ".join(c.value for c in at.caption)
+    assert "'a'" in notes and "'n/a?'" in notes  # which column, how many cells, what they held
+    assert "49 rows × 2 features" in _ready(at)  # dropping the row is the default choice
+    widget(at, "selectbox", "opt_missing_").set_value("median").run()
+    assert "50 rows × 2 features" in _ready(at)
+    widget(at, "selectbox", "opt_missing_").set_value("error").run()
+    assert any("'a'" in e and "not numbers such as 'n/a?'" in e for e in errors(at))
 
 
 def test_missing_label_values_are_dropped_or_explained():
@@ -80,7 +92,7 @@ def test_missing_label_values_are_dropped_or_explained():
     at = upload(start(), "gaps.csv", csv_bytes(frame))
     no_crash(at)
     assert "58 rows" in _ready(at)  # the drop option is offered and on by default
-    widget(at, "checkbox", "opt_missing_").uncheck().run()
+    widget(at, "selectbox", "opt_missing_").set_value("error").run()
     assert any("empty values" in e for e in errors(at))
 
 
@@ -94,14 +106,16 @@ def test_normal_value_that_does_not_occur_is_explained():
     assert any("999" in e and "does not occur" in e for e in errors(at))
 
 
-def test_constant_column_can_be_dropped():
+def test_constant_column_is_left_out_with_a_notice():
     frame = labelled_rows(80)
     frame["flat"] = 1.0
     at = upload(start(), "flat.csv", csv_bytes(frame))
     no_crash(at)
     assert "2 features" in _ready(at)
-    widget(at, "checkbox", "opt_constant_").uncheck().run()
-    assert any("Constant" in e for e in errors(at))
+    assert any("constant" in c.value and "'flat'" in c.value for c in at.caption)
+    fates = column_fates(at).set_index("column")
+    assert fates.loc["flat", "use"] == "not used" and "constant" in fates.loc["flat", "why"]
+    assert list(fates.index) == ["a", "b", "label", "flat"]
 
 
 def test_path_input_reads_headerless_ecg_layout(tmp_path):
@@ -162,3 +176,53 @@ def test_startup_sample_is_loaded_once(monkeypatch):
     no_crash(at)
     assert "time series" in _ready(at)
     assert {m.label: m.value for m in at.metric}["Rows"] == "4,320"
+
+
+def test_odd_files_end_in_a_ready_table_or_a_clear_message(tmp_path):
+    from tests.odd_files import write_odd_files
+
+    sample = write_odd_files(tmp_path)[::8]  # 33 files spread over every kind
+    assert len(sample) >= 30
+    at = start()
+    outcomes = {"ready": 0, "explained": 0}
+    for odd, path in sample:
+        at.text_input(key="data_path").input(str(path)).run()
+        at.button(key="data_path_load").click().run()
+        no_crash(at)
+        messages = errors(at)
+        assert not any("Something went wrong" in m for m in messages), (odd.name, messages)
+        loaded = at.session_state["ad_table"] if "ad_table" in at.session_state else None
+        if loaded is None or loaded.name != odd.name:
+            assert messages, f"{odd.name} was neither loaded nor explained"
+            outcomes["explained"] += 1
+            continue
+        if at.success:
+            assert list(column_fates(at)["column"]) == list(loaded.frame.columns), odd.name
+            outcomes["ready"] += 1
+        else:
+            assert messages or at.warning, f"{odd.name}: loaded but neither ready nor explained"
+            outcomes["explained"] += 1
+    assert outcomes["ready"] >= 15 and outcomes["explained"] >= 5, outcomes
+
+
+def test_ambiguous_dates_ask_for_their_order():
+    days = [f"{d:02d}/01/2024" for d in range(1, 13)]
+    frame = pd.DataFrame({"date": days[::-1], "x": np.arange(12.0) % 5})
+    at = upload(start(), "dates.csv", csv_bytes(frame))
+    no_crash(at)
+    assert any("day first and month first" in e for e in errors(at))
+    widget(at, "radio", "opt_dayfirst_").set_value("day").run()
+    assert "12 rows" in _ready(at) and "2024-01-01" in _ready(at) and "2024-01-12" in _ready(at)
+    widget(at, "radio", "opt_dayfirst_").set_value("month").run()
+    assert "2024-01-01" in _ready(at) and "2024-12-01" in _ready(at)
+
+
+def test_continuous_label_column_is_warned_about():
+    frame = labelled_rows(100)
+    frame["sensor"] = np.linspace(0, 1, 100).round(3)
+    at = upload(start(), "rows.csv", csv_bytes(frame))
+    widget(at, "selectbox", "role_label_").set_value("sensor").run()
+    widget(at, "text_input", "role_normal_txt_").input("0.0").run()
+    no_crash(at)
+    assert any("looks like a measurement" in w.value for w in at.warning)
+    assert any("labelled anomalies" in w.value for w in at.warning)

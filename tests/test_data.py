@@ -95,8 +95,14 @@ def test_no_numeric_columns():
 
 
 def test_non_numeric_feature():
-    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "w": ["1", "two", "3"]})
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "w": ["one", "two", "3"]})
     with pytest.raises(DataError, match="not numeric"):
+        prepare(frame, Roles(features=["x", "w"]))
+
+
+def test_mostly_numeric_feature_names_the_cells_that_are_not_numbers():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "w": ["1", "two", "3"]})
+    with pytest.raises(DataError, match=r"'w' \(1, of which 1 not numbers such as 'two'\)"):
         prepare(frame, Roles(features=["x", "w"]))
 
 
@@ -104,20 +110,23 @@ def test_nan_refused_or_dropped():
     frame = _frame()
     frame.loc[3, "x"] = np.nan
     frame.loc[7, "z"] = np.inf
-    with pytest.raises(DataError, match="missing or infinite"):
+    with pytest.raises(DataError, match="missing, infinite"):
         prepare(frame, Roles(label="label", normal_value=0))
     data = prepare(frame, Roles(label="label", normal_value=0), drop_missing=True)
     assert data.X.shape[0] == 48 and np.isfinite(data.X).all()
     assert any("Dropped 2 rows" in w for w in data.warnings)
 
 
-def test_constant_column_refused_or_dropped():
+def test_constant_column_left_out_with_a_notice_or_refused():
     frame = _frame()
     frame["flat"] = 1.0
-    with pytest.raises(DataError, match="Constant"):
-        prepare(frame, Roles(label="label", normal_value=0))
-    data = prepare(frame, Roles(label="label", normal_value=0), drop_constant=True)
+    data = prepare(frame, Roles(label="label", normal_value=0))
     assert "flat" not in data.feature_names
+    assert any("constant" in w and "'flat'" in w for w in data.warnings)
+    fate = {f.column: f for f in data.column_fates}["flat"]
+    assert fate.role == "ignored" and "constant" in fate.reason
+    with pytest.raises(DataError, match="Constant"):
+        prepare(frame, Roles(label="label", normal_value=0), drop_constant=False)
 
 
 def test_too_few_rows():

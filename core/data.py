@@ -46,7 +46,7 @@ READ_NOTES = "read_notes"
 UNPARSED_CELLS = "unparsed_cells"
 
 
-def read_table(source, *, filename: str | None = None) -> pd.DataFrame:
+def read_table(source, *, filename: str | None = None, numbers_from_text: bool = True) -> pd.DataFrame:
     """Read a CSV or Parquet table without losing a column or a record silently.
 
     Parameters
@@ -55,6 +55,9 @@ def read_table(source, *, filename: str | None = None) -> pd.DataFrame:
         Where the table is.
     filename : str, optional
         Name used to recognise the format and in messages when ``source`` is bytes or a stream.
+    numbers_from_text : bool, default True
+        Turn mostly-numeric text columns into numbers (see below). ``False`` keeps such cells as the
+        file wrote them, for a replay that must send each record as it would arrive.
 
     Returns
     -------
@@ -84,7 +87,7 @@ def read_table(source, *, filename: str | None = None) -> pd.DataFrame:
         frame = _read_parquet(raw, name)
         unparsed: dict = {}
     else:
-        frame, unparsed = _read_csv(raw, name, notes)
+        frame, unparsed = _read_csv(raw, name, notes, numbers_from_text)
     if frame.shape[0] == 0:
         raise DataError(f"'{name}' has a header but no data rows.")
     if frame.shape[1] == 0:
@@ -364,7 +367,7 @@ def _explain_parser_error(exc: Exception, name: str, delimiter: str) -> str:
             "and the quotes.")
 
 
-def _read_csv(raw: bytes, name: str, notes: list[str]) -> tuple[pd.DataFrame, dict]:
+def _read_csv(raw: bytes, name: str, notes: list[str], numbers_from_text: bool = True) -> tuple[pd.DataFrame, dict]:
     data, head, encoding = _decode(raw, name)
     if encoding != "UTF-8":
         notes.append(f"Read as {encoding} text.")
@@ -426,6 +429,8 @@ def _read_csv(raw: bytes, name: str, notes: list[str]) -> tuple[pd.DataFrame, di
                          f"(the second {repeated[0]!r} is now {repeated[0] + '.1'!r}).")
     if frame.shape[1] > MAX_COLUMNS:
         raise DataError(f"'{name}' has {frame.shape[1]:,} columns; at most {MAX_COLUMNS:,} are supported.")
+    if not numbers_from_text:
+        return frame, {}
     return _numbers_from_text(frame, delimiter, notes, decimal_comma)
 
 

@@ -72,7 +72,8 @@ class ReplaySource(Source):
         else:
             from ..data import read_table
 
-            self.frame = read_table(data)
+            # cells as the file wrote them: a record arrives as text and the stream's parser judges it
+            self.frame = read_table(data, numbers_from_text=False)
         if rate is not None and rate < 0:
             raise DataError(f"The replay rate must be positive, got {rate}.")
         self.rate = float(rate) if rate else None

@@ -132,3 +132,39 @@ def test_published_scores_are_reproduced_at_nabs_thresholds_and_by_the_optimiser
         assert round(normalised(raw, layouts, profile), 2) == round(published[name], 2)
         _, best = best_threshold(layouts, results[detector], profile)
         assert normalised(best, layouts, profile) == pytest.approx(published[name], abs=0.5)
+
+
+def test_anomaly_scores_of_the_benchmark_use_only_the_past():
+    from tests.bench.nab import past_rank_scores, robust_z_scores
+
+    raw = np.random.default_rng(3).normal(size=1500)
+    changed = raw.copy()
+    changed[1000:] += 50.0  # a different future must not move any earlier anomaly score
+    for convert in (past_rank_scores, robust_z_scores):
+        assert np.array_equal(convert(raw, 200)[:1000], convert(changed, 200)[:1000])
+        assert np.all((convert(raw, 200) >= 0) & (convert(raw, 200) <= 1))
+    ranks = past_rank_scores(raw, 200)
+    assert ranks[700] == pytest.approx(np.mean(raw[:700] < raw[700]))
+    assert np.all(ranks[:200] == 0)
+
+
+def test_window_models_without_a_declared_step_context_count_as_looking_ahead():
+    from core.detectors.base import BaseDetector, StepContext
+    from tests.bench.nab import looks_ahead
+
+    class Row(BaseDetector):
+        pass
+
+    class UndeclaredWindow(BaseDetector):
+        input_kind = "windows"
+
+    class TrailingWindow(UndeclaredWindow):
+        def step_context(self):
+            return StepContext(past=9)
+
+    class CentredWindow(UndeclaredWindow):
+        def step_context(self):
+            return StepContext(past=4, future=4)
+
+    assert not looks_ahead(Row()) and not looks_ahead(TrailingWindow())
+    assert looks_ahead(UndeclaredWindow()) and looks_ahead(CentredWindow())

@@ -210,9 +210,10 @@ def main(argv=None) -> int:
                 row = run_series(method, params, values, n_train)
             except CoreError as exc:
                 # a series the method cannot handle counts as flagging nothing there
+                if str(exc) not in errors.values():  # say each distinct reason once
+                    print(f"{method:16s} {layout.name:55s} error: {exc}", flush=True)
                 errors[layout.name] = str(exc)
                 anomaly[layout.name] = np.zeros(values.shape[0])
-                print(f"{method:16s} {layout.name:55s} error: {exc}", flush=True)
                 continue
             lookahead = row["looks_ahead"]
             anomaly[layout.name] = CALIBRATIONS[args.calibration](row["raw"], n_train)

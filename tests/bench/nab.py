@@ -290,7 +290,7 @@ def report(results: dict, rescored: dict, published: dict, layouts, args) -> Non
             if detector in published:
                 print(line(detector, published[detector]))
     if rescored:
-        print("\nNAB's published outputs rescored here (optimised threshold, standard profile's shown)")
+        print("\nNAB's published outputs rescored here (threshold optimised per profile; the standard one shown)")
         for detector, scores in rescored.items():
             print(line(detector, {p: scores[p]["score"] for p in PROFILES},
                        f" {scores['standard']['threshold']:6.3f}"))

@@ -115,12 +115,14 @@ def corpus():
     layouts = load_layouts(NAB)
     names = [item.name for item in layouts]
     results = {detector: read_detector_results(NAB / "results", detector, names)
-               for detector in ("numenta", "windowedGaussian")}
+               for detector in ("numenta", "windowedGaussian", "random")}
     return layouts, results
 
 
-@pytest.mark.parametrize("detector", ["numenta", "windowedGaussian"])
+@pytest.mark.parametrize("detector", ["numenta", "windowedGaussian", "random"])
 def test_published_scores_are_reproduced_at_nabs_thresholds_and_by_the_optimiser(corpus, detector):
+    """``random``'s entry in thresholds.json comes from another draw of its scores, so NAB's optimiser
+    result for it cannot be reproduced from the published outputs; its fixed-threshold score can."""
     layouts, results = corpus
     profiles = load_profiles(NAB / "config" / "profiles.json")
     thresholds = json.loads((NAB / "config" / "thresholds.json").read_text())[detector]
@@ -131,7 +133,9 @@ def test_published_scores_are_reproduced_at_nabs_thresholds_and_by_the_optimiser
         raw = sum(corpus_score(layouts, results[detector], profile, thresholds[name]["threshold"]).values())
         assert round(normalised(raw, layouts, profile), 2) == round(published[name], 2)
         _, best = best_threshold(layouts, results[detector], profile)
-        assert normalised(best, layouts, profile) == pytest.approx(published[name], abs=0.5)
+        assert best >= raw - 1e-9  # no threshold beats the optimiser's (sums in another order)
+        if detector != "random":
+            assert normalised(best, layouts, profile) == pytest.approx(published[name], abs=0.5)
 
 
 def test_anomaly_scores_of_the_benchmark_use_only_the_past():

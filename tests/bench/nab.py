@@ -1,15 +1,37 @@
-"""NAB realKnownCause benchmark of the time-series methods (run on demand, not by the test suite)::
+"""The product's methods on the Numenta Anomaly Benchmark, under NAB's own rules (run on demand)::
 
-    python -m tests.bench.nab [--methods rolling_median windowed_pca ...] [--series nyc_taxi ...]
+    python -m tests.bench.nab [--methods zscore knn ...] [--series realKnownCause nyc_taxi ...]
                               [--data-dir ../shared/data/nab] [--fast] [--max-buffer 20]
+                              [--calibration past_rank|robust_z]
 
-Protocol, per series: the first 15% (NAB's probationary period) is the normal training part; a
-standard scaler and the detector are fitted on it; the whole series is scored in one pass (window
-methods see it as one sequence, row methods score each step alone); metrics are computed on the
-remaining 85% with point labels from NAB's ``combined_windows.json``: PR-AUC (average precision),
-VUS-PR, and point-wise and event-wise F1 at each method's default, label-free threshold.
+Protocol, per series (all 58 by default): a :class:`~core.pipeline.DetectionPipeline` (the
+method's default scaler and parameters) is fitted on NAB's probationary period, the first
+``min(15%, 750)`` rows, which NAB leaves unscored for exactly this; then every row is scored. A
+detector that declares itself adaptive (``step_context().adaptive``) scores the rows after the
+probationary period in order with ``score_and_learn``, so it keeps learning as NAB's detectors do.
 
-Results are printed as a table and written to ``artifacts/nab_<timestamp>.json``.
+NAB wants an anomaly score in [0, 1] per row, and the conversion must not look ahead. The default
+(``--calibration past_rank``) is each raw score's rank among all earlier raw scores of the series:
+the share of them strictly below it. A step that beats everything seen so far gets nearly 1; a long
+excursion stops ranking near the top once the past holds it, so one anomaly raises one burst of
+alarms rather than hundreds (NAB charges every false alarm). ``--calibration robust_z`` is a fixed
+squashing instead: ``z / (1 + z)`` for the robust z-score ``z > 0`` of the raw score against the
+probationary scores (median and 1.4826 x MAD, or the standard deviation when the MAD is 0).
+PR-AUC and VUS-PR are computed from the raw scores and do not depend on this choice.
+
+The anomaly scores are marked with NAB's scorer (:mod:`tests.bench.nab_scorer`): the threshold
+that maximises the corpus total, per profile, normalised to 0 (null detector) .. 100 (perfect). Per group, the same corpus threshold is
+used and the group is normalised by its own null and perfect scores.
+
+Beside NAB's score, PR-AUC (average precision) and VUS-PR of the raw scores over the scored rows,
+with the rows inside anomaly windows as positives, averaged over the series that have a window.
+
+Eligibility: NAB's detectors see each row once, in order, and must score it before the next
+arrives. A method whose ``step_context().future`` is above 0 looks ahead and is reported apart.
+A window model that has not declared its context (it inherits the row methods' default) folds every
+window covering a step, so a step's score depends on later steps: it is treated as looking ahead.
+
+Results are printed and written to ``artifacts/nab_<timestamp>.json``.
 """
 
 from __future__ import annotations
@@ -22,34 +44,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.detectors.base import BaseDetector
 from core.errors import CoreError
-from core.events import windows_to_labels
-from core.metrics_ts import timeseries_metrics
-from core.preprocessing import Scaler
-from core.registry import create_detector, get_method, list_methods
-from core.timeseries import chronological_train_mask, order_by_time
+from core.metrics_ts import pr_auc, vus_pr
+from core.pipeline import DetectionPipeline
+from core.registry import get_method, list_methods
+from tests.bench.nab_scorer import (
+    best_threshold, corpus_score, load_layouts, load_profiles, normalised, probationary_length,
+    read_detector_results,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "nab"
-GROUP = "realKnownCause"
-# row methods applied per time step (row PCA needs two or more features, and NAB series have one)
-ROW_METHODS = ("zscore", "iqr", "isolation_forest", "knn")
-#: Fewer epochs for a quick look at the deep models on CPU.
-FAST_PARAMS = {"lstm_ae": {"epochs": 5, "stride": 2}, "conv_ae": {"epochs": 10, "stride": 2}}
-REPORTED = ("pr_auc", "vus_pr", "event_f1", "point_f1", "fit_s", "score_s")
+PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
+SHORT = {"standard": "Standard", "reward_low_FP_rate": "Low FP", "reward_low_FN_rate": "Low FN"}
+#: NAB's scoreboard rows printed beside the product's methods.
+SCOREBOARD = ("ARTime", "numenta", "windowedGaussian", "random")
+#: NAB's published detector outputs rescored here, as a check of the scorer.
+RESCORED = ("numenta", "windowedGaussian", "random")
+#: Reduced deep settings (``--fast``), to bound the run on a CPU.
+FAST_PARAMS = {"lstm_ae": {"epochs": 10, "stride": 2}, "conv_ae": {"epochs": 20, "stride": 2},
+               "dense_ae": {"epochs": 10}, "dense_ae_keras": {"epochs": 10}}
 
 
 def default_methods() -> list[str]:
-    return [m.name for m in list_methods(input_kind="windows")] + list(ROW_METHODS)
-
-
-def load_series(data_dir: Path, name: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """One NAB series (sorted by time) and its 0/1 labels from the combined windows."""
-    frame = pd.read_csv(data_dir / "data" / GROUP / f"{name}.csv")
-    frame, _ = order_by_time(frame, "timestamp")
-    windows = json.loads((data_dir / "labels" / "combined_windows.json").read_text())
-    labels = windows_to_labels(frame["timestamp"], windows[f"{GROUP}/{name}.csv"])
-    return frame, labels
+    """Every registered method that learns from normal data alone (NAB has no labels to train on)."""
+    return [m.name for m in list_methods() if not m.supervised]
 
 
 def available(method: str) -> str | None:
@@ -61,43 +81,112 @@ def available(method: str) -> str | None:
     return None
 
 
-def run_one(method: str, frame: pd.DataFrame, labels: np.ndarray, *, train_fraction: float,
-            max_buffer: int, fast: bool) -> dict:
-    values = frame[["value"]].to_numpy(dtype=float)
-    train = chronological_train_mask(len(frame), train_fraction=train_fraction)
-    scaler = Scaler("standard").fit(values[train])
-    scaled = scaler.transform(values)
-    params = dict(FAST_PARAMS.get(method, {})) if fast else {}
-    detector = create_detector(method, **params)
+def looks_ahead(detector: BaseDetector) -> bool:
+    """Whether a step's score depends on later steps (not eligible under NAB's rules)."""
+    undeclared_window = (detector.input_kind == "windows"
+                         and type(detector).step_context is BaseDetector.step_context)
+    return undeclared_window or detector.step_context().future > 0
+
+
+def robust_z_scores(raw: np.ndarray, n_reference: int) -> np.ndarray:
+    """Raw scores to NAB's [0, 1], by a squashing fixed from the first ``n_reference`` scores only."""
+    reference = raw[:n_reference]
+    centre = np.median(reference)
+    spread = 1.4826 * np.median(np.abs(reference - centre))
+    if not spread > 1e-12:
+        spread = reference.std()
+    if not spread > 1e-12:
+        spread = 1.0
+    z = np.maximum((raw - centre) / spread, 0.0)
+    return z / (1.0 + z)
+
+
+def past_rank_scores(raw: np.ndarray, n_reference: int, block: int = 512) -> np.ndarray:
+    """Raw scores to NAB's [0, 1] as each score's rank among all earlier ones: the share of earlier
+    raw scores strictly below it (0 in the first ``n_reference`` rows, which NAB does not score)."""
+    out = np.zeros(raw.size)
+    later = np.triu(np.ones((block, block), dtype=bool), k=1)  # [i, j]: i comes before j
+    for first in range(max(n_reference, 1), raw.size, block):
+        chunk = raw[first:first + block]
+        below = np.searchsorted(np.sort(raw[:first]), chunk, side="left")
+        size = chunk.size
+        below += ((chunk[:, None] < chunk[None, :]) & later[:size, :size]).sum(axis=0)
+        out[first:first + size] = below / np.arange(first, first + size)
+    return out
+
+
+#: How raw scores become NAB's anomaly scores; both use only the past.
+CALIBRATIONS = {"robust_z": robust_z_scores, "past_rank": past_rank_scores}
+
+
+def select_series(all_names: list[str], wanted: list[str] | None) -> list[str]:
+    """Series names (``group/file.csv``) matching a group, a file stem or a full name."""
+    if not wanted:
+        return all_names
+    chosen = [n for n in all_names if any(w in (n, n.split("/")[0], Path(n).stem) for w in wanted)]
+    if not chosen:
+        raise SystemExit(f"no NAB series matches {wanted}")
+    return chosen
+
+
+def run_series(method: str, params: dict, values: np.ndarray, n_train: int) -> dict:
+    """Fit on the probationary rows, score every row; raw scores and timings."""
+    pipeline = DetectionPipeline(method, params)
     started = time.perf_counter()
-    detector.fit(scaled[train])
+    pipeline.fit(values[:n_train])
     fit_s = time.perf_counter() - started
+    detector = pipeline.detector_
     started = time.perf_counter()
-    scores = detector.score_samples(scaled)
+    if detector.step_context().adaptive:
+        raw = np.concatenate([pipeline.score(values[:n_train]),
+                              detector.score_and_learn(pipeline.scaler_.transform(values[n_train:]))])
+    else:
+        raw = pipeline.score(values)
     score_s = time.perf_counter() - started
-    test = ~train
-    metrics = timeseries_metrics(labels[test], scores[test], detector.threshold_, max_buffer=max_buffer)
-    metrics.pop("point_adjusted_warning")
-    return {**metrics, "fit_s": fit_s, "score_s": score_s, "params": params,
-            "n_train": int(train.sum()), "n_test": int(test.sum())}
+    return {"raw": raw, "fit_s": fit_s, "score_s": score_s, "looks_ahead": looks_ahead(detector),
+            "adaptive": bool(detector.step_context().adaptive)}
+
+
+def nab_scores(layouts, anomaly_scores: dict, profiles) -> dict:
+    """Per profile: the corpus threshold, the normalised score overall and per group."""
+    groups = sorted({layout.name.split("/")[0] for layout in layouts})
+    out = {}
+    for name in PROFILES:
+        profile = profiles[name]
+        threshold, raw = best_threshold(layouts, anomaly_scores, profile)
+        per_series = corpus_score(layouts, anomaly_scores, profile, threshold)
+        by_group = {}
+        for group in groups:
+            members = [layout for layout in layouts if layout.name.startswith(group + "/")]
+            group_raw = sum(per_series[m.name] for m in members)
+            # a group without windows (artificialNoAnomaly) has no 0..100 scale: report its false-alarm cost
+            by_group[group] = {"raw": group_raw, "score": normalised(group_raw, members, profile)
+                               if any(m.n_windows for m in members) else None}
+        out[name] = {"threshold": threshold, "raw": raw, "score": normalised(raw, layouts, profile),
+                     "groups": by_group}
+    return out
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="+", default=None, help="methods to run (default: all series methods "
-                        "plus zscore, iqr, isolation_forest, knn)")
-    parser.add_argument("--series", nargs="+", default=None, help="series names (file stems), default all")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="NAB folder with data/ and labels/")
-    parser.add_argument("--fast", action="store_true", help="fewer epochs for the deep models")
-    parser.add_argument("--train-fraction", type=float, default=0.15)
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="methods to run (default: every registered unsupervised method)")
+    parser.add_argument("--series", nargs="+", default=None,
+                        help="groups (realKnownCause), file stems (nyc_taxi) or group/file.csv; default all 58")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="NAB folder (data/, labels/, config/)")
+    parser.add_argument("--fast", action="store_true", help=f"reduced deep settings: {FAST_PARAMS}")
+    parser.add_argument("--calibration", choices=sorted(CALIBRATIONS), default="past_rank",
+                        help="raw score to NAB's [0, 1]: rank among past scores (default) or robust z squashed")
     parser.add_argument("--max-buffer", type=int, default=20, help="largest VUS-PR buffer, in steps")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default artifacts/nab_<time>.json)")
     args = parser.parse_args(argv)
 
-    data_dir = args.data_dir if args.data_dir.is_absolute() else (Path.cwd() / args.data_dir)
-    names = args.series or sorted(p.stem for p in (data_dir / "data" / GROUP).glob("*.csv"))
-    if not names:
-        parser.error(f"no series found under {data_dir / 'data' / GROUP}")
+    data_dir = args.data_dir if args.data_dir.is_absolute() else Path.cwd() / args.data_dir
+    profiles = load_profiles(data_dir / "config" / "profiles.json")
+    all_layouts = load_layouts(data_dir)
+    names = select_series([layout.name for layout in all_layouts], args.series)
+    layouts = [layout for layout in all_layouts if layout.name in names]
+
     methods, skipped = [], {}
     for method in args.methods or default_methods():
         reason = available(method)
@@ -107,52 +196,113 @@ def main(argv=None) -> int:
             skipped[method] = reason
             print(f"skipping {method}: {reason}")
 
-    results: dict[str, dict[str, dict]] = {m: {} for m in methods}
-    base_rates = {}
-    for name in names:
-        frame, labels = load_series(data_dir, name)
-        test = ~chronological_train_mask(len(frame), train_fraction=args.train_fraction)
-        base_rates[name] = float(labels[test].mean())  # the PR-AUC of random scores
-        for method in methods:
+    series = {layout.name: pd.read_csv(data_dir / "data" / layout.name, usecols=["value"])["value"]
+              .to_numpy(dtype=float).reshape(-1, 1) for layout in layouts}
+    results: dict[str, dict] = {}
+    for method in methods:
+        params = dict(FAST_PARAMS.get(method, {})) if args.fast else {}
+        anomaly, rows, errors = {}, [], {}
+        lookahead = None
+        for layout in layouts:
+            values = series[layout.name]
+            n_train = probationary_length(values.shape[0])
             try:
-                row = run_one(method, frame, labels, train_fraction=args.train_fraction,
-                              max_buffer=args.max_buffer, fast=args.fast)
+                row = run_series(method, params, values, n_train)
             except CoreError as exc:
-                row = {"error": str(exc)}
-            results[method][name] = row
-            shown = "  ".join(f"{k}={row[k]:.3f}" for k in REPORTED if k in row) or row.get("error", "")
-            print(f"{name:40s} {method:17s} {shown}", flush=True)
+                # a series the method cannot handle counts as flagging nothing there
+                if str(exc) not in errors.values():  # say each distinct reason once
+                    print(f"{method:16s} {layout.name:55s} error: {exc}", flush=True)
+                errors[layout.name] = str(exc)
+                anomaly[layout.name] = np.zeros(values.shape[0])
+                continue
+            lookahead = row["looks_ahead"]
+            anomaly[layout.name] = CALIBRATIONS[args.calibration](row["raw"], n_train)
+            labels, scored = layout.in_window, layout.scored
+            ranking = {}
+            if labels[scored].any():
+                ranking = {"pr_auc": pr_auc(labels[scored], row["raw"][scored]),
+                           "vus_pr": vus_pr(labels[scored], row["raw"][scored], args.max_buffer)}
+            rows.append({"series": layout.name, "fit_s": row["fit_s"], "score_s": row["score_s"],
+                         "adaptive": row["adaptive"], **ranking})
+        if not rows:
+            results[method] = {"errors": errors}
+            continue
+        frame = pd.DataFrame(rows)
+        results[method] = {
+            "params": params, "looks_ahead": lookahead, "adaptive": bool(frame["adaptive"].any()),
+            "nab": nab_scores(layouts, anomaly, profiles),
+            **{key: float(frame[key].mean()) if key in frame else float("nan") for key in ("pr_auc", "vus_pr")},
+            "fit_s": float(frame["fit_s"].sum()), "score_s": float(frame["score_s"].sum()),
+            "n_series": len(rows), "errors": errors,
+        }
+        nab = results[method]["nab"]
+        print(f"{method:16s} " + "  ".join(f"{SHORT[p]} {nab[p]['score']:6.2f}" for p in PROFILES)
+              + f"  PR-AUC {results[method]['pr_auc']:.3f}  VUS-PR {results[method]['vus_pr']:.3f}"
+              + f"  fit {results[method]['fit_s']:.1f}s  score {results[method]['score_s']:.1f}s", flush=True)
 
-    averages = {}
-    for method, per_series in results.items():
-        ok = [r for r in per_series.values() if "error" not in r]
-        averages[method] = {k: float(np.mean([r[k] for r in ok])) for k in REPORTED} if ok else {}
-        averages[method]["n_series"] = len(ok)
-        averages[method]["vus_pr_wins"] = 0
-    for name in names:  # which method has the best VUS-PR on each series
-        best = max(methods, key=lambda m: results[m][name].get("vus_pr", -1.0), default=None)
-        if best is not None and "vus_pr" in results[best][name]:
-            averages[best]["vus_pr_wins"] += 1
-
-    print(f"\nNAB {GROUP}: {len(names)} series, train = first {args.train_fraction:.0%}, "
-          f"metrics on the rest (VUS-PR buffers 0..{args.max_buffer}){' [--fast]' if args.fast else ''}; "
-          f"labelled share of the evaluated steps {np.mean(list(base_rates.values())):.3f} (random PR-AUC)")
-    print(f"{'method':17s} " + " ".join(f"{k:>9s}" for k in REPORTED) + "  series  wins")
-    for method in sorted(averages, key=lambda m: -averages[m].get("vus_pr", -1)):
-        avg = averages[method]
-        print(f"{method:17s} " + " ".join(f"{avg.get(k, float('nan')):9.3f}" for k in REPORTED)
-              + f"  {avg['n_series']:6d}  {avg['vus_pr_wins']:4d}")
+    rescored = {}
+    if len(layouts) == len(all_layouts):  # NAB's published outputs cover the whole corpus
+        for detector in RESCORED:
+            if (data_dir / "results" / detector).is_dir():
+                rescored[detector] = nab_scores(layouts, read_detector_results(data_dir / "results", detector, names),
+                                                profiles)
+    published = json.loads((data_dir / "results" / "published_scores.json").read_text())
+    report(results, rescored, published, layouts, args)
 
     out = args.out or ROOT / "artifacts" / f"nab_{time.strftime('%Y%m%d_%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "protocol": {"group": GROUP, "train_fraction": args.train_fraction, "max_buffer": args.max_buffer,
-                     "fast": args.fast, "scaler": "standard, fitted on the training part",
-                     "data_dir": str(data_dir)},
-        "series": names, "base_rates": base_rates, "skipped": skipped, "averages": averages, "results": results,
+        "protocol": {"series": names, "fast": args.fast, "max_buffer": args.max_buffer, "data_dir": str(data_dir),
+                     "training": "probationary period, min(15%, 750) rows",
+                     "calibration": args.calibration},
+        "skipped": skipped, "results": results, "rescored": rescored,
     }, indent=2, default=str))
     print(f"wrote {out}")
     return 0
+
+
+def report(results: dict, rescored: dict, published: dict, layouts, args) -> None:
+    groups = sorted({layout.name.split("/")[0] for layout in layouts})
+    header = (f"{'method':18s} {'Standard':>8s} {'Low FP':>8s} {'Low FN':>8s} {'thr':>6s} {'PR-AUC':>7s}"
+              f" {'VUS-PR':>7s} {'fit s':>7s} {'score s':>8s}")
+
+    def line(name, scores, extra=""):
+        return (f"{name:18s} " + " ".join(f"{scores[p]:8.2f}" for p in PROFILES) + extra)
+
+    print(f"\nNAB, {len(layouts)} series, {sum(l.n_windows for l in layouts)} windows"
+          f"{' [--fast: ' + str(FAST_PARAMS) + ']' if args.fast else ''}")
+    sections = (("Eligible (causal: each step scored before the next arrives)", False),
+                ("Not eligible (look ahead: a step's score uses later steps)", True))
+    ranked = sorted((m for m in results if "nab" in results[m]),
+                    key=lambda m: -results[m]["nab"]["standard"]["score"])
+    for title, ahead in sections:
+        print(f"\n{title}\n{header}")
+        for method in (m for m in ranked if results[m]["looks_ahead"] == ahead):
+            r = results[method]
+            tag = method + (" (adaptive)" if r["adaptive"] else "")
+            print(line(tag, {p: r["nab"][p]["score"] for p in PROFILES},
+                       f" {r['nab']['standard']['threshold']:6.3f} {r['pr_auc']:7.3f} {r['vus_pr']:7.3f}"
+                       f" {r['fit_s']:7.1f} {r['score_s']:8.1f}"
+                       + (f"  ({len(r['errors'])} series failed)" if r["errors"] else "")))
+    if len(layouts) == 58:
+        print("\nNAB scoreboard (published_scores.json)")
+        for detector in SCOREBOARD:
+            if detector in published:
+                print(line(detector, published[detector]))
+    if rescored:
+        print("\nNAB's published outputs rescored here (threshold optimised per profile; the standard one shown)")
+        for detector, scores in rescored.items():
+            print(line(detector, {p: scores[p]["score"] for p in PROFILES},
+                       f" {scores['standard']['threshold']:6.3f}"))
+    for profile in PROFILES:
+        print(f"\nPer group, {SHORT[profile]} profile (corpus threshold; 'raw': no window, false-alarm cost)")
+        print(f"{'method':18s} " + " ".join(f"{g[:12]:>12s}" for g in groups))
+        for method in ranked:
+            by_group = results[method]["nab"][profile]["groups"]
+            print(f"{method:18s} " + " ".join(f"{by_group[g]['score']:12.2f}" if by_group[g]["score"] is not None
+                                              else f"{by_group[g]['raw']:8.2f} raw" for g in groups))
+    for method, reason in ((m, r["errors"]) for m, r in results.items() if "nab" not in r):
+        print(f"{method}: failed on every series ({next(iter(reason.values()), '')})")
 
 
 if __name__ == "__main__":

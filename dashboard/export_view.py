@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import DataError
+from core.export import csv_text
 from dashboard import state
 from dashboard.ui import digest_bytes, friendly_errors, parse_bytes
 
@@ -21,6 +22,11 @@ def scored_frame(run: state.Run, threshold: float) -> pd.DataFrame:
     frame["flag"] = (result.scores > threshold).astype(int)
     frame["part"] = np.where(result.test_mask, "test", "train")
     return frame
+
+
+def scored_csv(run: state.Run, threshold: float) -> str:
+    """The scored rows as CSV text, escaped so that a spreadsheet shows every cell as data."""
+    return csv_text(scored_frame(run, threshold))
 
 
 def _stem(run: state.Run) -> str:
@@ -49,7 +55,7 @@ def _downloads(run: state.Run) -> None:
     with c1:
         st.markdown("**Scored data**")
         st.caption("Every row with its original columns plus `score`, `flag` (1 = anomaly) and `part`.")
-        st.download_button("Download scored CSV", data=lambda: scored_frame(run, threshold).to_csv(index=False),
+        st.download_button("Download scored CSV", data=lambda: scored_csv(run, threshold),
                            file_name=f"{stem}_scored.csv", mime="text/csv", icon=":material/table:",
                            key="exp_csv", on_click="ignore")
     with c2:
@@ -71,7 +77,7 @@ def _downloads(run: state.Run) -> None:
                 from dashboard.results_model import ResultContext, events_at
 
                 ctx = run.cache.get("context") or ResultContext.build(run.result, run.dataset)
-                return events_at(ctx, threshold).to_csv(index=False)
+                return csv_text(events_at(ctx, threshold))
 
             st.download_button("Download events CSV", data=events_csv, file_name=f"{stem}_events.csv",
                                mime="text/csv", icon=":material/timeline:", key="exp_events", on_click="ignore",
@@ -128,6 +134,6 @@ def _score_with_bundle() -> None:
         return
     st.success(f"Scored {len(scored):,} rows: {int(scored['flag'].sum()):,} flagged.", icon=":material/check_circle:")
     st.dataframe(scored.sort_values("score", ascending=False).head(100), height=280, width="stretch")
-    st.download_button("Download the scored file", data=scored.to_csv(index=False),
+    st.download_button("Download the scored file", data=csv_text(scored),
                        file_name=f"{data_file.name.rsplit('.', 1)[0]}_scored.csv", mime="text/csv",
                        key="exp_new_csv", on_click="ignore")

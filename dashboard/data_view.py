@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.data import Roles, column_summary, infer_roles, prepare
 from dashboard import charts, state
-from dashboard.ui import digest_bytes, friendly_errors, link, parse_bytes, parse_path, sample_files
+from dashboard.ui import digest_bytes, friendly_errors, link, parse_bytes, parse_path, plain, sample_files
 
 NONE = "(none)"
 
@@ -104,7 +104,7 @@ def _overview(loaded: state.LoadedTable) -> None:
     summary = _summary(loaded)
     numeric = int(summary["min"].notna().sum()) if len(summary) else 0
     missing = int(summary["missing"].sum())
-    st.subheader(loaded.name)
+    st.subheader(plain(loaded.name))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Rows", f"{frame.shape[0]:,}")
     c2.metric("Columns", f"{frame.shape[1]:,}")
@@ -213,7 +213,7 @@ def _prepare(loaded: state.LoadedTable, roles: Roles, options: dict) -> None:
             return
         state.put(state.DATASET, state.PreparedData(dataset, key))
     for warning in dataset.warnings:
-        st.caption(f":material/info: {warning}")
+        st.caption(f":material/info: {plain(warning)}")  # warnings quote column names
     parts = [f"**{dataset.n_rows:,} rows × {len(dataset.feature_names)} features**"]
     if dataset.y is not None:
         n_anomalies = int(dataset.y.sum())

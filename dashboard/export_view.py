@@ -11,7 +11,7 @@ import streamlit as st
 from core.errors import DataError
 from core.export import csv_text
 from dashboard import state
-from dashboard.ui import digest_bytes, friendly_errors, parse_bytes
+from dashboard.ui import digest_bytes, friendly_errors, parse_bytes, plain
 
 
 def scored_frame(run: state.Run, threshold: float) -> pd.DataFrame:
@@ -49,7 +49,7 @@ def render() -> None:
 def _downloads(run: state.Run) -> None:
     threshold = float(st.session_state.get(state.THRESHOLD, run.result.threshold))
     stem = _stem(run)
-    st.markdown(f"Model **{run.spec.label}** on **{run.table_name}**, threshold **{threshold:.6g}**"
+    st.markdown(f"Model **{run.spec.label}** on **{plain(run.table_name)}**, threshold **{threshold:.6g}**"
                 f"{' (as trained)' if threshold == run.result.threshold else ' (set on the Results page)'}.")
     c1, c2, c3 = st.columns(3)
     with c1:
@@ -118,7 +118,7 @@ def _score_with_bundle() -> None:
     if outcome.failed:
         return
     st.caption(f"Model: {pipeline.spec.label} · threshold {pipeline.threshold_:.6g} · "
-               f"features: {', '.join(pipeline.feature_names_[:8])}{' …' if len(pipeline.feature_names_) > 8 else ''}")
+               f"features: {plain(', '.join(map(str, pipeline.feature_names_[:8])))}{' …' if len(pipeline.feature_names_) > 8 else ''}")
     with friendly_errors("scoring the file") as outcome:
         frame = parse_bytes(data_file.getvalue(), data_file.name)
         missing = [f for f in pipeline.feature_names_ if f not in frame.columns]

@@ -22,7 +22,7 @@ from core.pipeline import DetectionPipeline
 from dashboard import state
 from dashboard.charts import ANOMALY, FLAGGED, NORMAL, THRESHOLD
 from dashboard.compute import decimate
-from dashboard.ui import friendly_errors
+from dashboard.ui import friendly_errors, plain
 
 SESSION = "live_session"  # the running (or last) LiveSession of this browser session
 BUFFER_POINTS = 20_000  # records kept for the chart
@@ -119,7 +119,7 @@ def _choose_model() -> tuple[DetectionPipeline | None, str]:
     if choice == "Model trained in this session":
         pipeline = run.result.pipeline
         threshold = float(st.session_state.get(state.THRESHOLD, pipeline.threshold_))
-        st.caption(f"{run.spec.label} on {run.table_name}; threshold {threshold:.6g}.")
+        st.caption(f"{run.spec.label} on {plain(run.table_name)}; threshold {threshold:.6g}.")
         return pipeline, f"{run.spec.label} (this session)"
     upload = st.file_uploader("Model bundle", type=None, key="live_model_upload",
                               help="A bundle saved from the Export page or with `python -m core train`.")
@@ -130,7 +130,7 @@ def _choose_model() -> tuple[DetectionPipeline | None, str]:
         pipeline = DetectionPipeline.from_bytes(upload.getvalue())
     if outcome.failed:
         return None, ""
-    st.caption(f"{pipeline.spec.label}; features {', '.join(pipeline.feature_names_[:8])}; "
+    st.caption(f"{pipeline.spec.label}; features {plain(', '.join(map(str, pipeline.feature_names_[:8])))}; "
                f"threshold {pipeline.threshold_:.6g}.")
     return pipeline, f"{pipeline.spec.label} ({upload.name})"
 
@@ -218,9 +218,9 @@ def _panel() -> None:
     stats = session.runner.stats.snapshot()
     running = session.runner.running
     status = "running" if running else ("stopped with an error" if stats["error"] else "finished")
-    st.caption(f"{session.model_label} · {session.source_label} · {status}")
+    st.caption(f"{plain(session.model_label)} · {plain(session.source_label)} · {status}")
     if stats["error"]:
-        st.error(f"The stream stopped: {stats['error']}", icon=":material/error:")
+        st.error(f"The stream stopped: {plain(stats['error'])}", icon=":material/error:")
     c = st.columns(6)
     c[0].metric("Records/s", f"{stats['records_per_s']:,.0f}")
     c[1].metric("Records", f"{stats['records']:,}")

@@ -9,7 +9,7 @@ from streamlit.errors import StreamlitAPIException
 from core.registry import get_method, list_methods
 from dashboard import charts, state
 from dashboard.jobs import TrainingJob
-from dashboard.ui import friendly_errors, go, link, seconds
+from dashboard.ui import friendly_errors, go, link, plain, seconds
 
 FAMILIES = {
     "statistical": ("Statistical", "Fast, transparent, per-feature rules (z-score, IQR, rolling median)."),
@@ -62,7 +62,7 @@ def render() -> None:
     run = state.run()
     if run is not None:
         st.divider()
-        st.caption(f"Last trained: {run.spec.label} on {run.table_name}.")
+        st.caption(f"Last trained: {run.spec.label} on {plain(run.table_name)}.")
         link("results", "Open its results", icon=":material/insights:")
 
 

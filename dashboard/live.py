@@ -22,6 +22,7 @@ from core.pipeline import DetectionPipeline
 from dashboard import state
 from dashboard.charts import ANOMALY, FLAGGED, NORMAL, THRESHOLD
 from dashboard.compute import decimate
+from dashboard.jobs import WATCHDOG, current_session_id
 from dashboard.ui import friendly_errors, plain
 
 SESSION = "live_session"  # the running (or last) LiveSession of this browser session
@@ -200,6 +201,9 @@ def _start(pipeline: DetectionPipeline, make, model_label: str, source_label: st
         pipeline = DetectionPipeline.from_bytes(pipeline.to_bytes()).set_threshold(float(threshold))
     sink = QueueSink(maxsize=QUEUE_SIZE)
     runner = StreamRunner(pipeline, make(), sink, time_field=getattr(make, "time_field", None)).start()
+    # The stream belongs to this browser session: it stops when the session ends (tab closed or reloaded).
+    WATCHDOG.watch(current_session_id(), f"live stream ({source_label})", lambda: runner.stop(wait=5),
+                   lambda: runner.running)
     st.session_state[SESSION] = LiveSession(runner, sink, LiveBuffer(pipeline.feature_names_), model_label, source_label)
 
 

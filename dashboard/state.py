@@ -17,6 +17,7 @@ import streamlit as st
 TABLE = "ad_table"
 DATASET = "ad_dataset"
 JOB = "ad_job"
+JOB_SETTINGS = "ad_job_settings"  # what the running job was started with (method label, parameters)
 RUN = "ad_run"
 TRAIN_RANGE = "ad_train_range"
 NOTICE = "ad_notice"
@@ -85,6 +86,26 @@ def prepared() -> PreparedData | None:
 
 def run() -> Run | None:
     return get(RUN)
+
+
+def job():
+    """The training job of this session, while it runs (or until its end has been shown)."""
+    return get(JOB)
+
+
+def job_settings() -> dict:
+    return get(JOB_SETTINGS, {})
+
+
+def start_job(job, settings: dict) -> None:
+    """Remember a started training job and its settings (one per session)."""
+    st.session_state[JOB] = job
+    st.session_state[JOB_SETTINGS] = settings
+
+
+def end_job() -> None:
+    """Forget the job once its outcome has been stored or shown."""
+    st.session_state.pop(JOB, None)
 
 
 def notice(message: str | None = None, kind: str = "success"):

@@ -8,7 +8,7 @@ from streamlit.errors import StreamlitAPIException
 
 from core.registry import get_method, list_methods
 from dashboard import charts, state
-from dashboard.jobs import TrainingJob
+from dashboard.jobs import TrainingJob, current_session_id
 from dashboard.ui import friendly_errors, go, link, plain, seconds
 
 FAMILIES = {
@@ -29,14 +29,13 @@ def render() -> None:
     st.title("Train")
     st.caption("Choose a detection method, train it on the normal part of the data and score every row.")
     prepared = state.prepared()
-    job: TrainingJob | None = state.get(state.JOB)
+    job: TrainingJob | None = state.job()
     if prepared is None and job is None:
         st.info("Load data and set its columns first.", icon=":material/table_chart:")
         link("data", "Go to the Data page", icon=":material/arrow_back:")
         return
     if job is not None:
-        settings = st.session_state.get("ad_job_settings", {})
-        st.subheader(f"Training {settings.get('label', job.method)}")
+        st.subheader(f"Training {state.job_settings().get('label', job.method)}")
         _follow(job)
         return
     message = state.notice()
@@ -54,10 +53,8 @@ def render() -> None:
     if st.button(f"Train {spec.label}", type="primary", icon=":material/play_arrow:", disabled=disabled,
                  key="train_start"):
         _preload(spec)
-        job = TrainingJob(dataset, spec.name, params, **options).start()
-        st.session_state[state.JOB] = job
-        st.session_state["ad_job_settings"] = {"method": spec.name, "label": spec.label, "params": params,
-                                               **{k: v for k, v in options.items()}}
+        job = TrainingJob(dataset, spec.name, params, **options).start(current_session_id())
+        state.start_job(job, {"method": spec.name, "label": spec.label, "params": params, **options})
         st.rerun()
     run = state.run()
     if run is not None:
@@ -196,7 +193,9 @@ def _preload(spec) -> None:
 
             _keras()
         else:
-            import torch  # noqa: F401
+            from core.device import load_torch
+
+            load_torch()
 
 
 def _device(spec) -> None:
@@ -228,14 +227,14 @@ def _follow(job: TrainingJob) -> None:
 
 
 def _follow_body(job: TrainingJob) -> None:
-    settings = st.session_state.get("ad_job_settings", {})
+    settings = state.job_settings()
     if job.running:
         if st.button("Cancel", icon=":material/stop:", key="train_cancel") or job.stop_event.is_set():
             job.cancel()
             st.caption("Cancelling after the current epoch…")
         _draw_progress(job)
         return
-    st.session_state.pop(state.JOB, None)
+    state.end_job()
     if job.cancelled:
         state.notice("Training was cancelled. Change the settings and start again when ready.", "warning")
     elif job.error:

@@ -19,10 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..device import resolve_device
+from ..device import load_torch, resolve_device
 from ..errors import DataError, TrainingCancelled
 from .base import BaseDetector
 from .deep_common import check_training_params
+
+load_torch()  # torch's thread count is chosen once, before any model is built (see core.device)
 
 #: Rows (or windows) per forward pass when scoring or validating. Larger is not faster on CPU: S2's
 #: LSTM scored 26,000 windows/s in batches of 256 but 13,000 in batches of 1,024 (cache misses).

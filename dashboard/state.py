@@ -66,7 +66,9 @@ def get(key: str, default=None):
 
 def _clear_downstream(key: str) -> None:
     for child in _DOWNSTREAM.get(key, ()):
-        st.session_state.pop(child, None)
+        dropped = st.session_state.pop(child, None)
+        if child == JOB and dropped is not None:
+            dropped.cancel()  # training on data that was replaced: nobody will see its result
         _clear_downstream(child)
 
 

@@ -64,3 +64,22 @@ def test_thread_count_is_set_once_for_every_thread():
                           env={"AD_TORCH_THREADS": "1", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "1"]
+
+
+def test_loading_new_data_cancels_the_training_on_the_old_data():
+    from tests.app_support import PAGE, csv_bytes, labelled_rows, start, upload
+
+    at = upload(start(), "first.csv", csv_bytes(labelled_rows(300)))
+    at.switch_page(PAGE["train"]).run()
+    at.radio(key="train_family").set_value("deep").run()
+    at.selectbox(key="train_method_deep").set_value("dense_ae").run()
+    at.number_input(key="param_dense_ae_epochs").set_value(1000)
+    at.number_input(key="param_dense_ae_batch_size").set_value(1).run()
+    at.button(key="train_start").click().run()
+    job = at.session_state["ad_job"]
+    assert job.running
+    at.switch_page(PAGE["data"]).run()
+    upload(at, "second.csv", csv_bytes(labelled_rows(200, seed=1)))
+    assert "ad_job" not in at.session_state
+    job.thread.join(60)
+    assert not job.running and job.cancelled

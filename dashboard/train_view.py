@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -34,6 +36,9 @@ def render() -> None:
         st.info("Load data and set its columns first.", icon=":material/table_chart:")
         link("data", "Go to the Data page", icon=":material/arrow_back:")
         return
+    if job is not None and not job.running:
+        _finish(job, open_results=False)
+        job = None
     if job is not None:
         st.subheader(f"Training {state.job_settings().get('label', job.method)}")
         _follow(job)
@@ -55,6 +60,12 @@ def render() -> None:
         _preload(spec)
         job = TrainingJob(dataset, spec.name, params, **options).start(current_session_id())
         state.start_job(job, {"method": spec.name, "label": spec.label, "params": params, **options})
+        if spec.family == "deep":
+            st.rerun()  # epochs, a loss curve and Cancel: followed by a timed fragment
+        with st.spinner(f"Training {spec.label}…"):  # no epochs to show and nothing to cancel between
+            while job.running:
+                time.sleep(0.05)
+        _finish(job, open_results=True)
         st.rerun()
     run = state.run()
     if run is not None:
@@ -217,23 +228,35 @@ def _device(spec) -> None:
 # ------------------------------------------------------------------------------------------------
 @st.fragment(run_every=0.5)
 def _follow(job: TrainingJob) -> None:
-    """Progress of a running job, refreshed twice a second; when it ends, store the result.
+    """Progress of a running job, refreshed twice a second; when it ends, the whole page reruns.
 
     A timed fragment instead of a waiting loop: the page finishes rendering (nothing stays greyed
-    out), Cancel answers at once, and leaving the page does not stop the training.
+    out), Cancel answers at once, and leaving the page does not stop the training. The outcome is
+    stored by a full run of the page (:func:`_finish`), never from inside the fragment.
     """
     with friendly_errors("following the training"):
         _follow_body(job)
 
 
 def _follow_body(job: TrainingJob) -> None:
+    if not job.running:
+        st.rerun()  # the whole page, which stores the outcome
+    if st.button("Cancel", icon=":material/stop:", key="train_cancel") or job.stop_event.is_set():
+        job.cancel()
+        st.caption("Cancelling after the current epoch…")
+    _draw_progress(job)
+
+
+def _finish(job: TrainingJob, open_results: bool) -> None:
+    """Store a finished job's result, or say why there is none.
+
+    ``open_results`` switches to the Results page. Only a run that never showed the progress
+    fragment may switch: after a timed fragment has been on the page, Streamlit's browser side
+    can send one more fragment tick during the switch, and that tick, run as the Train page,
+    blanked the Results page (the sidebar already showing the new model). After a followed
+    training the Train page says it is done and links to the results instead.
+    """
     settings = state.job_settings()
-    if job.running:
-        if st.button("Cancel", icon=":material/stop:", key="train_cancel") or job.stop_event.is_set():
-            job.cancel()
-            st.caption("Cancelling after the current epoch…")
-        _draw_progress(job)
-        return
     state.end_job()
     if job.cancelled:
         state.notice("Training was cancelled. Change the settings and start again when ready.", "warning")
@@ -243,11 +266,11 @@ def _follow_body(job: TrainingJob) -> None:
         table = state.table()
         state.put(state.RUN, state.Run(job.result, job.dataset, settings, table.name if table else "data"))
         state.notice(f"Trained {settings.get('label', job.method)} in {seconds(job.result.fit_seconds)}.")
-        try:
-            go("results")
-        except StreamlitAPIException:  # the page runs outside the router (tests)
-            pass
-    st.rerun()
+        if open_results:
+            try:
+                go("results")
+            except StreamlitAPIException:  # the page runs outside the router (tests)
+                pass
 
 
 def _draw_progress(job) -> None:

@@ -100,12 +100,20 @@ class Tally:
         self.answer_latencies: list[float] = []
         self.screenshots: Path | None = None  # where to save a picture of a page that failed
 
-    def check_text(self, number: int, where: str, text: str, *expected: str) -> None:
-        """Record cross-talk when ``text`` lacks one of ``expected`` or names another session's file."""
-        others = [f["name"] for i, f in enumerate(self.files) if i != number and f["name"] in text]
-        missing = [e for e in expected if e not in text]
-        if others or missing:
-            self.cross_talk.append(f"session {number} {where}: missing {missing}, shows {others}: {text[:200]!r}")
+    async def check_text(self, number: int, where: str, locator, *expected: str) -> None:
+        """Cross-talk when ``locator`` shows another session's file name; an error when its own
+        ``expected`` texts are still missing after 30 s (a part of the page drawn late)."""
+        for _ in range(60):
+            text = await locator.inner_text()
+            others = [f["name"] for i, f in enumerate(self.files) if i != number and f["name"] in text]
+            if others:
+                self.cross_talk.append(f"session {number} {where}: shows {others}: {text[:200]!r}")
+                return
+            missing = [e for e in expected if e not in text]
+            if not missing:
+                return
+            await asyncio.sleep(0.5)
+        self.errors.append(f"session {number} {where}: missing {missing} after 30 s: {text[:200]!r}")
 
 
 def _finish_times(messages) -> list[float]:
@@ -151,17 +159,17 @@ async def run_session(browser, url: str, number: int, tally: Tally, moves: int, 
         await page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(file["path"]))
         await page.get_by_text("Ready:").wait_for()
         await _idle(page)
-        ready = await page.locator("[data-testid='stAlertContentSuccess']").first.inner_text()
+        ready_box = page.locator("[data-testid='stAlertContentSuccess']").first
+        ready = await ready_box.inner_text()
         if "labelled anomalies" not in ready:
             step = "choosing the label column"
             await page.get_by_role("combobox", name="Label column", exact=True).click()
             await page.get_by_role("option", name=re.compile(r"^label")).first.click()
             await page.get_by_text("labelled anomalies").first.wait_for()
             await _idle(page)
-            ready = await page.locator("[data-testid='stAlertContentSuccess']").first.inner_text()
-        tally.check_text(number, "Data page", ready, f"{file['rows']:,} rows")
+        await tally.check_text(number, "Data page", ready_box, f"{file['rows']:,} rows")
         sidebar = page.get_by_test_id("stSidebar")
-        tally.check_text(number, "sidebar after loading", await sidebar.inner_text(), file["name"], f"{file['rows']:,} rows")
+        await tally.check_text(number, "sidebar after loading", sidebar, file["name"], f"{file['rows']:,} rows")
         step = "training"
         await page.get_by_role("link", name="Train").first.click()
         await page.get_by_role("heading", name="Train", exact=True).wait_for()
@@ -170,8 +178,8 @@ async def run_session(browser, url: str, number: int, tally: Tally, moves: int, 
         await page.get_by_role("heading", name="Results", exact=True).wait_for()
         await page.get_by_text("Where each rule puts it").wait_for()
         await _idle(page)
-        header = await page.get_by_text("tested on").first.inner_text()
-        tally.check_text(number, "Results header", header, file["name"], f"tested on {file['test_rows']:,}")
+        await tally.check_text(number, "Results header", page.get_by_text("tested on").first, file["name"],
+                               f"tested on {file['test_rows']:,}")
         step = "moving the threshold"
         box = page.get_by_role("spinbutton", name="Exact value")
         move_starts: list[float] = []
@@ -196,7 +204,7 @@ async def run_session(browser, url: str, number: int, tally: Tally, moves: int, 
             answers = [t for t in finished_at if t > started]
             if answers:
                 tally.answer_latencies.append((answers[0] - started) / 1000)
-        tally.check_text(number, "sidebar at the end", await sidebar.inner_text(), file["name"])
+        await tally.check_text(number, "sidebar at the end", sidebar, file["name"])
         for message in await _page_errors(page):
             tally.errors.append(f"session {number}: page shows {message[:200]!r}")
     except Exception as error:

@@ -205,7 +205,9 @@ def _cmd_score(args) -> int:
     out = frame.copy()
     out["anomaly_score"] = scores
     out["anomaly_flag"] = (scores > pipeline.threshold_).astype(int)
-    out.to_csv(args.out, index=False)
+    from .export import csv_text
+
+    csv_text(out, args.out)
     print(f"scored {len(out)} rows, flagged {int(out['anomaly_flag'].sum())}; wrote {args.out}")
     return 0
 

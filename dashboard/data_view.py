@@ -10,7 +10,7 @@ from core.data import (MISSING_POLICIES, READ_NOTES, UNPARSED_CELLS, Roles, colu
                        numeric_columns, prepare)
 from core.errors import DataError
 from dashboard import charts, state
-from dashboard.ui import digest_bytes, friendly_errors, link, parse_bytes, parse_path, sample_files
+from dashboard.ui import digest_bytes, friendly_errors, link, parse_bytes, parse_path, plain, sample_files
 
 NONE = "(none)"
 
@@ -106,9 +106,9 @@ def _overview(loaded: state.LoadedTable) -> None:
     summary = _summary(loaded)
     numeric = int(summary["min"].notna().sum()) if len(summary) else 0
     missing = int(summary["missing"].sum())
-    st.subheader(loaded.name)
+    st.subheader(plain(loaded.name))
     for note in frame.attrs.get(READ_NOTES, []):
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {plain(note)}")  # notes quote column names
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Rows", f"{frame.shape[0]:,}")
     c2.metric("Columns", f"{frame.shape[1]:,}")
@@ -217,9 +217,9 @@ def _prepare(loaded: state.LoadedTable, roles: Roles, options: dict) -> None:
             return
         state.put(state.DATASET, state.PreparedData(dataset, key))
     for warning in dataset.warnings:
-        st.caption(f":material/info: {warning}")
+        st.caption(f":material/info: {plain(warning)}")  # warnings quote column names
     for doubt in dataset.doubts:
-        st.warning(doubt, icon=":material/warning:")
+        st.warning(plain(doubt), icon=":material/warning:")
     parts = [f"**{dataset.n_rows:,} rows × {len(dataset.feature_names)} features**"]
     if dataset.y is not None:
         n_anomalies = int(dataset.y.sum())

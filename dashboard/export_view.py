@@ -9,8 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import DataError
+from core.export import csv_text
 from dashboard import state
-from dashboard.ui import digest_bytes, friendly_errors, parse_bytes
+from dashboard.ui import digest_bytes, friendly_errors, parse_bytes, plain
 
 
 def scored_frame(run: state.Run, threshold: float) -> pd.DataFrame:
@@ -21,6 +22,11 @@ def scored_frame(run: state.Run, threshold: float) -> pd.DataFrame:
     frame["flag"] = (result.scores > threshold).astype(int)
     frame["part"] = np.where(result.test_mask, "test", "train")
     return frame
+
+
+def scored_csv(run: state.Run, threshold: float) -> str:
+    """The scored rows as CSV text, escaped so that a spreadsheet shows every cell as data."""
+    return csv_text(scored_frame(run, threshold))
 
 
 def _stem(run: state.Run) -> str:
@@ -43,13 +49,13 @@ def render() -> None:
 def _downloads(run: state.Run) -> None:
     threshold = float(st.session_state.get(state.THRESHOLD, run.result.threshold))
     stem = _stem(run)
-    st.markdown(f"Model **{run.spec.label}** on **{run.table_name}**, threshold **{threshold:.6g}**"
+    st.markdown(f"Model **{run.spec.label}** on **{plain(run.table_name)}**, threshold **{threshold:.6g}**"
                 f"{' (as trained)' if threshold == run.result.threshold else ' (set on the Results page)'}.")
     c1, c2, c3 = st.columns(3)
     with c1:
         st.markdown("**Scored data**")
         st.caption("Every row with its original columns plus `score`, `flag` (1 = anomaly) and `part`.")
-        st.download_button("Download scored CSV", data=lambda: scored_frame(run, threshold).to_csv(index=False),
+        st.download_button("Download scored CSV", data=lambda: scored_csv(run, threshold),
                            file_name=f"{stem}_scored.csv", mime="text/csv", icon=":material/table:",
                            key="exp_csv", on_click="ignore")
     with c2:
@@ -71,7 +77,7 @@ def _downloads(run: state.Run) -> None:
                 from dashboard.results_model import ResultContext, events_at
 
                 ctx = run.cache.get("context") or ResultContext.build(run.result, run.dataset)
-                return events_at(ctx, threshold).to_csv(index=False)
+                return csv_text(events_at(ctx, threshold))
 
             st.download_button("Download events CSV", data=events_csv, file_name=f"{stem}_events.csv",
                                mime="text/csv", icon=":material/timeline:", key="exp_events", on_click="ignore",
@@ -113,7 +119,7 @@ def _score_with_bundle() -> None:
     if outcome.failed:
         return
     st.caption(f"Model: {pipeline.spec.label} · threshold {pipeline.threshold_:.6g} · "
-               f"features: {', '.join(pipeline.feature_names_[:8])}{' …' if len(pipeline.feature_names_) > 8 else ''}")
+               f"features: {plain(', '.join(map(str, pipeline.feature_names_[:8])))}{' …' if len(pipeline.feature_names_) > 8 else ''}")
     with friendly_errors("scoring the file") as outcome:
         frame = parse_bytes(data_file.getvalue(), data_file.name)
         missing = [f for f in pipeline.feature_names_ if f not in frame.columns]
@@ -129,6 +135,6 @@ def _score_with_bundle() -> None:
         return
     st.success(f"Scored {len(scored):,} rows: {int(scored['flag'].sum()):,} flagged.", icon=":material/check_circle:")
     st.dataframe(scored.sort_values("score", ascending=False).head(100), height=280, width="stretch")
-    st.download_button("Download the scored file", data=scored.to_csv(index=False),
+    st.download_button("Download the scored file", data=csv_text(scored),
                        file_name=f"{data_file.name.rsplit('.', 1)[0]}_scored.csv", mime="text/csv",
                        key="exp_new_csv", on_click="ignore")

@@ -1,16 +1,128 @@
-"""Training in a background thread, so the page stays responsive and can be cancelled.
+"""Background work of a browser session: training threads, and the watchdog that ends them.
 
-The thread never calls Streamlit: it only fills plain attributes (progress, result, error) that the
-page polls. Cancel sets an event that the detector's ``should_stop`` callback reads between epochs.
+Training runs on a thread so the page stays responsive and can be cancelled. The thread never
+calls Streamlit: it only fills plain attributes (progress, result, error) that the page polls.
+Cancel sets an event that the detector's ``should_stop`` callback reads between epochs.
+
+Every thread started for a session (training, a live stream) belongs to that session: the
+:data:`WATCHDOG` stops it once Streamlit's runtime no longer counts the session as active (the tab
+was closed or reloaded; a reload starts a new session) for :data:`GRACE_SECONDS`, so nobody's
+looping replay or hour-long training outlives its tab. The grace lets a briefly dropped
+connection reconnect to its session without losing its work.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from core.errors import CoreError, TrainingCancelled
+
+log = logging.getLogger("dashboard")
+#: How long a session may stay inactive before its threads are stopped.
+GRACE_SECONDS = 10.0
+#: How often the watchdog looks at the sessions.
+CHECK_SECONDS = 1.0
+
+
+def current_session_id() -> str | None:
+    """The id of the browser session running this script, or None outside a Streamlit server run."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx(suppress_warning=True)
+    return context.session_id if context is not None else None
+
+
+def session_is_active(session_id: str) -> bool:
+    """Whether Streamlit's runtime still has this session connected (True when there is no runtime)."""
+    from streamlit.runtime import Runtime
+
+    return not Runtime.exists() or Runtime.instance().is_active_session(session_id)
+
+
+@dataclass
+class _Owned:
+    session_id: str
+    name: str
+    stop: Callable[[], None]
+    running: Callable[[], bool]
+    inactive_since: float | None = None
+
+
+class SessionWatchdog:
+    """Stops registered work when the session that started it has been inactive for ``grace`` s.
+
+    One daemon thread per watchdog, started with the first registration and ended when nothing is
+    left to watch. ``stop`` callables may block until their thread has ended.
+    """
+
+    def __init__(self, is_active: Callable[[str], bool] = session_is_active, grace: float = GRACE_SECONDS,
+                 period: float = CHECK_SECONDS):
+        self.is_active, self.grace, self.period = is_active, grace, period
+        self._owned: list[_Owned] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, session_id: str | None, name: str, stop: Callable[[], None], running: Callable[[], bool]) -> None:
+        """Stop ``name`` (with ``stop``) once ``session_id`` has ended; no session id: nothing to watch."""
+        if session_id is None:
+            return
+        with self._lock:
+            self._owned.append(_Owned(session_id, name, stop, running))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="session-watchdog", daemon=True)
+                self._thread.start()
+
+    def watched(self) -> list[str]:
+        """Names of the work still watched."""
+        with self._lock:
+            return [owned.name for owned in self._owned]
+
+    def check(self) -> None:
+        """One pass: forget work that has ended, stop work whose session has been gone long enough."""
+        now = time.monotonic()
+        with self._lock:
+            owned = list(self._owned)
+        for item in owned:
+            if not item.running():
+                self._forget(item)
+            elif self.is_active(item.session_id):
+                item.inactive_since = None
+            elif item.inactive_since is None:
+                item.inactive_since = now
+            elif now - item.inactive_since >= self.grace:
+                self._forget(item)
+                try:
+                    item.stop()
+                except Exception:  # a failing stop must not end the watchdog
+                    log.exception("Stopping %s of ended session %s failed", item.name, item.session_id)
+                    continue
+                log.warning("Stopped %s: its session %s ended (%s)", item.name, item.session_id,
+                            "thread ended" if not item.running() else "thread still finishing")
+
+    def _forget(self, item: _Owned) -> None:
+        with self._lock:
+            if item in self._owned:
+                self._owned.remove(item)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.period)
+            try:
+                self.check()
+            except Exception:  # keep watching whatever happens to one item
+                log.exception("The session watchdog failed")
+            with self._lock:
+                if not self._owned:
+                    self._thread = None
+                    return
+
+
+#: The dashboard's one watchdog.
+WATCHDOG = SessionWatchdog()
 
 
 class TrainingJob:
@@ -27,12 +139,21 @@ class TrainingJob:
         self.finished: float | None = None
         self.thread = threading.Thread(target=self._run, name=f"train-{method}", daemon=True)
 
-    def start(self) -> "TrainingJob":
+    def start(self, session_id: str | None = None) -> "TrainingJob":
+        """Start training; with ``session_id``, training is cancelled when that session ends."""
+        if session_id is not None:
+            self.thread.name = f"train-{self.method}-{session_id[:8]}"
         self.thread.start()
+        WATCHDOG.watch(session_id, self.thread.name, self.stop, lambda: self.running)
         return self
 
     def cancel(self) -> None:
         self.stop_event.set()
+
+    def stop(self, wait: float = 30.0) -> None:
+        """Cancel and wait (up to ``wait`` s) until the thread has ended (after the current epoch)."""
+        self.cancel()
+        self.thread.join(wait)
 
     @property
     def running(self) -> bool:

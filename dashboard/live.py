@@ -22,7 +22,8 @@ from core.pipeline import DetectionPipeline
 from dashboard import state
 from dashboard.charts import ANOMALY, FLAGGED, NORMAL, THRESHOLD
 from dashboard.compute import decimate
-from dashboard.ui import friendly_errors
+from dashboard.jobs import WATCHDOG, current_session_id
+from dashboard.ui import friendly_errors, plain
 
 SESSION = "live_session"  # the running (or last) LiveSession of this browser session
 BUFFER_POINTS = 20_000  # records kept for the chart
@@ -119,7 +120,7 @@ def _choose_model() -> tuple[DetectionPipeline | None, str]:
     if choice == "Model trained in this session":
         pipeline = run.result.pipeline
         threshold = float(st.session_state.get(state.THRESHOLD, pipeline.threshold_))
-        st.caption(f"{run.spec.label} on {run.table_name}; threshold {threshold:.6g}.")
+        st.caption(f"{run.spec.label} on {plain(run.table_name)}; threshold {threshold:.6g}.")
         return pipeline, f"{run.spec.label} (this session)"
     upload = st.file_uploader("Model bundle", type=None, key="live_model_upload",
                               help="A bundle saved from the Export page or with `python -m core train`.")
@@ -130,7 +131,7 @@ def _choose_model() -> tuple[DetectionPipeline | None, str]:
         pipeline = DetectionPipeline.from_bytes(upload.getvalue())
     if outcome.failed:
         return None, ""
-    st.caption(f"{pipeline.spec.label}; features {', '.join(pipeline.feature_names_[:8])}; "
+    st.caption(f"{pipeline.spec.label}; features {plain(', '.join(map(str, pipeline.feature_names_[:8])))}; "
                f"threshold {pipeline.threshold_:.6g}.")
     return pipeline, f"{pipeline.spec.label} ({upload.name})"
 
@@ -200,6 +201,9 @@ def _start(pipeline: DetectionPipeline, make, model_label: str, source_label: st
         pipeline = DetectionPipeline.from_bytes(pipeline.to_bytes()).set_threshold(float(threshold))
     sink = QueueSink(maxsize=QUEUE_SIZE)
     runner = StreamRunner(pipeline, make(), sink, time_field=getattr(make, "time_field", None)).start()
+    # The stream belongs to this browser session: it stops when the session ends (tab closed or reloaded).
+    WATCHDOG.watch(current_session_id(), f"live stream ({source_label})", lambda: runner.stop(wait=5),
+                   lambda: runner.running)
     st.session_state[SESSION] = LiveSession(runner, sink, LiveBuffer(pipeline.feature_names_), model_label, source_label)
 
 
@@ -241,9 +245,9 @@ def _panel() -> None:
     stats = session.runner.stats.snapshot()
     running = session.runner.running
     status = "running" if running else ("stopped with an error" if stats["error"] else "finished")
-    st.caption(f"{session.model_label} · {session.source_label} · {status}")
+    st.caption(f"{plain(session.model_label)} · {plain(session.source_label)} · {status}")
     if stats["error"]:
-        st.error(f"The stream stopped: {stats['error']}", icon=":material/error:")
+        st.error(f"The stream stopped: {plain(stats['error'])}", icon=":material/error:")
     _counters(stats, session.sink.dropped)
     threshold = session.runner.scorer.threshold
     feature = st.session_state.get("live_feature")

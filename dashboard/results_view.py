@@ -10,7 +10,7 @@ from core.errors import DataError
 from dashboard import charts, state
 from dashboard.compute import STRATEGY_CHOICES, strategy_threshold
 from dashboard.results_model import ResultContext, strategy_names, threshold_figures
-from dashboard.ui import friendly_errors, go, link, seconds
+from dashboard.ui import friendly_errors, go, link, plain, seconds
 
 DRAG_ZOOM, DRAG_SELECT = "Zoom in", "Pick a normal range for training"
 CARDS = [("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"), ("accuracy", "Accuracy"),
@@ -50,12 +50,12 @@ def context(run: state.Run) -> ResultContext | None:
 
 def _header(run: state.Run) -> None:
     result = run.result
-    parts = [f"**{run.spec.label}** on **{run.table_name}**",
+    parts = [f"**{run.spec.label}** on **{plain(run.table_name)}**",
              f"trained on {int(result.fit_mask.sum()):,} rows, tested on {int(result.test_mask.sum()):,}",
              f"{result.split} split", f"fit {seconds(result.fit_seconds)}", f"device {result.device}"]
     st.markdown(" · ".join(parts))
     for note in result.notes:
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {plain(note)}")
     if result.y is None:
         st.info("No label column: there are no precision/recall figures. The scores and flags are still "
                 "shown; set a label column on the Data page to measure the model.", icon=":material/label_off:")

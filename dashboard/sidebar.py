@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state
+from dashboard.ui import plain
 
 
 def render() -> None:
@@ -13,7 +14,7 @@ def render() -> None:
     if table is None:
         st.caption("No data loaded yet.")
         return
-    st.markdown(f"**{table.name}**  \n{table.frame.shape[0]:,} rows × {table.frame.shape[1]} columns")
+    st.markdown(f"**{plain(table.name)}**  \n{table.frame.shape[0]:,} rows × {table.frame.shape[1]} columns")
     if prepared is not None:
         ds = prepared.dataset
         parts = [f"{len(ds.feature_names)} features"]

@@ -17,6 +17,7 @@ import streamlit as st
 TABLE = "ad_table"
 DATASET = "ad_dataset"
 JOB = "ad_job"
+JOB_SETTINGS = "ad_job_settings"  # what the running job was started with (method label, parameters)
 RUN = "ad_run"
 TRAIN_RANGE = "ad_train_range"
 NOTICE = "ad_notice"
@@ -66,7 +67,9 @@ def get(key: str, default=None):
 
 def _clear_downstream(key: str) -> None:
     for child in _DOWNSTREAM.get(key, ()):
-        st.session_state.pop(child, None)
+        dropped = st.session_state.pop(child, None)
+        if child == JOB and dropped is not None:
+            dropped.cancel()  # training on data that was replaced: nobody will see its result
         _clear_downstream(child)
 
 
@@ -96,6 +99,26 @@ def loaded_bundle(identity: str):
 
 def put_loaded_bundle(identity: str, pipeline) -> None:
     put(LOADED_BUNDLE, (identity, pipeline))
+
+
+def job():
+    """The training job of this session, while it runs (or until its end has been shown)."""
+    return get(JOB)
+
+
+def job_settings() -> dict:
+    return get(JOB_SETTINGS, {})
+
+
+def start_job(job, settings: dict) -> None:
+    """Remember a started training job and its settings (one per session)."""
+    st.session_state[JOB] = job
+    st.session_state[JOB_SETTINGS] = settings
+
+
+def end_job() -> None:
+    """Forget the job once its outcome has been stored or shown."""
+    st.session_state.pop(JOB, None)
 
 
 def notice(message: str | None = None, kind: str = "success"):

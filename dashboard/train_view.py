@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.registry import get_method, list_methods
 from dashboard import charts, state
-from dashboard.jobs import TrainingJob
-from dashboard.ui import friendly_errors, go, link, seconds
+from dashboard.jobs import TrainingJob, current_session_id
+from dashboard.ui import friendly_errors, go, link, plain, seconds
 
 FAMILIES = {
     "statistical": ("Statistical", "Fast, transparent, per-feature rules (z-score, IQR, rolling median)."),
@@ -29,14 +31,16 @@ def render() -> None:
     st.title("Train")
     st.caption("Choose a detection method, train it on the normal part of the data and score every row.")
     prepared = state.prepared()
-    job: TrainingJob | None = state.get(state.JOB)
+    job: TrainingJob | None = state.job()
     if prepared is None and job is None:
         st.info("Load data and set its columns first.", icon=":material/table_chart:")
         link("data", "Go to the Data page", icon=":material/arrow_back:")
         return
+    if job is not None and not job.running:
+        _finish(job, open_results=False)
+        job = None
     if job is not None:
-        settings = st.session_state.get("ad_job_settings", {})
-        st.subheader(f"Training {settings.get('label', job.method)}")
+        st.subheader(f"Training {state.job_settings().get('label', job.method)}")
         _follow(job)
         return
     message = state.notice()
@@ -54,15 +58,19 @@ def render() -> None:
     if st.button(f"Train {spec.label}", type="primary", icon=":material/play_arrow:", disabled=disabled,
                  key="train_start"):
         _preload(spec)
-        job = TrainingJob(dataset, spec.name, params, **options).start()
-        st.session_state[state.JOB] = job
-        st.session_state["ad_job_settings"] = {"method": spec.name, "label": spec.label, "params": params,
-                                               **{k: v for k, v in options.items()}}
+        job = TrainingJob(dataset, spec.name, params, **options).start(current_session_id())
+        state.start_job(job, {"method": spec.name, "label": spec.label, "params": params, **options})
+        if spec.family == "deep":
+            st.rerun()  # epochs, a loss curve and Cancel: followed by a timed fragment
+        with st.spinner(f"Training {spec.label}…"):  # no epochs to show and nothing to cancel between
+            while job.running:
+                time.sleep(0.05)
+        _finish(job, open_results=True)
         st.rerun()
     run = state.run()
     if run is not None:
         st.divider()
-        st.caption(f"Last trained: {run.spec.label} on {run.table_name}.")
+        st.caption(f"Last trained: {run.spec.label} on {plain(run.table_name)}.")
         link("results", "Open its results", icon=":material/insights:")
 
 
@@ -196,7 +204,9 @@ def _preload(spec) -> None:
 
             _keras()
         else:
-            import torch  # noqa: F401
+            from core.device import load_torch
+
+            load_torch()
 
 
 def _device(spec) -> None:
@@ -218,24 +228,36 @@ def _device(spec) -> None:
 # ------------------------------------------------------------------------------------------------
 @st.fragment(run_every=0.5)
 def _follow(job: TrainingJob) -> None:
-    """Progress of a running job, refreshed twice a second; when it ends, store the result.
+    """Progress of a running job, refreshed twice a second; when it ends, the whole page reruns.
 
     A timed fragment instead of a waiting loop: the page finishes rendering (nothing stays greyed
-    out), Cancel answers at once, and leaving the page does not stop the training.
+    out), Cancel answers at once, and leaving the page does not stop the training. The outcome is
+    stored by a full run of the page (:func:`_finish`), never from inside the fragment.
     """
     with friendly_errors("following the training"):
         _follow_body(job)
 
 
 def _follow_body(job: TrainingJob) -> None:
-    settings = st.session_state.get("ad_job_settings", {})
-    if job.running:
-        if st.button("Cancel", icon=":material/stop:", key="train_cancel") or job.stop_event.is_set():
-            job.cancel()
-            st.caption("Cancelling after the current epoch…")
-        _draw_progress(job)
-        return
-    st.session_state.pop(state.JOB, None)
+    if not job.running:
+        st.rerun()  # the whole page, which stores the outcome
+    if st.button("Cancel", icon=":material/stop:", key="train_cancel") or job.stop_event.is_set():
+        job.cancel()
+        st.caption("Cancelling after the current epoch…")
+    _draw_progress(job)
+
+
+def _finish(job: TrainingJob, open_results: bool) -> None:
+    """Store a finished job's result, or say why there is none.
+
+    ``open_results`` switches to the Results page. Only a run that never showed the progress
+    fragment may switch: after a timed fragment has been on the page, Streamlit's browser side
+    can send one more fragment tick during the switch, and that tick, run as the Train page,
+    blanked the Results page (the sidebar already showing the new model). After a followed
+    training the Train page says it is done and links to the results instead.
+    """
+    settings = state.job_settings()
+    state.end_job()
     if job.cancelled:
         state.notice("Training was cancelled. Change the settings and start again when ready.", "warning")
     elif job.error:
@@ -244,11 +266,11 @@ def _follow_body(job: TrainingJob) -> None:
         table = state.table()
         state.put(state.RUN, state.Run(job.result, job.dataset, settings, table.name if table else "data"))
         state.notice(f"Trained {settings.get('label', job.method)} in {seconds(job.result.fit_seconds)}.")
-        try:
-            go("results")
-        except StreamlitAPIException:  # the page runs outside the router (tests)
-            pass
-    st.rerun()
+        if open_results:
+            try:
+                go("results")
+            except StreamlitAPIException:  # the page runs outside the router (tests)
+                pass
 
 
 def _draw_progress(job) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES_DIR = ROOT / "pages"
 DATA_DIR = ROOT / "data"
 log = logging.getLogger("dashboard")
+
+
+#: ASCII punctuation: any of it may start markdown syntax (links, emphasis, code, math, icons, colours).
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def plain(text) -> str:
+    """``text`` (a file or column name, a message quoting one) escaped so Streamlit's markdown
+    shows it exactly as written: every punctuation mark is backslash-escaped (CommonMark) and line
+    breaks become spaces, so a name like ``[x](javascript:…) **b**`` is neither a link nor bold."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", re.sub(r"[\r\n\t]+", " ", str(text)))
 
 
 class Outcome:
@@ -52,11 +64,11 @@ class friendly_errors:
 def show_error(error: Exception, doing: str, container=None) -> None:
     container = container if container is not None else st
     if isinstance(error, (CoreError, BundleError)):
-        container.error(str(error), icon=":material/error:")
+        container.error(plain(error), icon=":material/error:")  # messages quote file and column names
         return
     log.exception("Unexpected error while %s", doing)
     detail = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
-    container.error(f"Something went wrong while {doing}: {detail}. "
+    container.error(f"Something went wrong while {doing}: {plain(detail)}. "
                     "Check the file and the settings, then try again.", icon=":material/error:")
 
 

@@ -72,7 +72,9 @@ class KerasDenseAutoencoderDetector(RowReconstructionScores, BaseDetector):
     validation_fraction : float, default 0.1
         Share of the training rows (drawn at random with ``random_state``) held out for validation.
     random_state : int, default 0
-        Seeds Keras (Python, numpy and TensorFlow generators) before the network is built.
+        Seeds the layers' initializers and the shuffling of the training rows. Nothing process-wide
+        is reseeded (``keras.utils.set_random_seed`` would change every other thread's random
+        numbers), so fits are repeatable per seed in any thread.
     threshold : see :class:`~core.detectors.base.BaseDetector`; the default is S1's rule, mean + 1
         std of the training errors.
 
@@ -105,14 +107,18 @@ class KerasDenseAutoencoderDetector(RowReconstructionScores, BaseDetector):
     def _build_model(self, n_features: int):
         keras = _keras()
         hidden = parse_hidden(self.hidden)
-        keras.utils.set_random_seed(int(self.random_state))
+        seed = int(self.random_state)
+
+        def dense(units, activation, number):  # Keras's default Glorot-uniform, seeded per layer
+            initializer = keras.initializers.GlorotUniform(seed=(seed + number) % 2**31)
+            return keras.layers.Dense(units, activation=activation, kernel_initializer=initializer)
+
         inputs = keras.Input(shape=(n_features,))
         layer = inputs
-        for units in hidden:
-            layer = keras.layers.Dense(units, activation="relu")(layer)
-        for units in hidden[-2::-1]:
-            layer = keras.layers.Dense(units, activation="relu")(layer)
-        outputs = keras.layers.Dense(n_features, activation="sigmoid")(layer)
+        sizes = [*hidden, *hidden[-2::-1]]
+        for number, units in enumerate(sizes):
+            layer = dense(units, "relu", number)(layer)
+        outputs = dense(n_features, "sigmoid", len(sizes))(layer)
         model = keras.Model(inputs, outputs, name="dense_autoencoder")
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(self.learning_rate)), loss="mae")
         import tensorflow as tf
@@ -128,13 +134,19 @@ class KerasDenseAutoencoderDetector(RowReconstructionScores, BaseDetector):
         data = X.astype(np.float32)
         train_rows, val_rows = split_rows(X.shape[0], float(self.validation_fraction), int(self.random_state))
         validation = (data[val_rows], data[val_rows]) if val_rows.size else None
+        import tensorflow as tf
+
+        # Shuffled by tf.data with an operation seed: a new order every epoch, the same orders for
+        # the same seed, and no global seed involved (Keras's own shuffle=True would need one).
+        train = tf.data.Dataset.from_tensor_slices((data[train_rows], data[train_rows]))
+        train = train.shuffle(len(train_rows), seed=int(self.random_state), reshuffle_each_iteration=True)
+        train = train.batch(int(self.batch_size))
         callbacks = [_callback(keras, int(self.epochs), progress, should_stop)]
         if int(self.patience) > 0:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss" if validation else "loss", patience=int(self.patience),
                 restore_best_weights=True))
-        fitted = self.model_.fit(data[train_rows], data[train_rows], epochs=int(self.epochs),
-                                 batch_size=int(self.batch_size), shuffle=True, validation_data=validation,
+        fitted = self.model_.fit(train, epochs=int(self.epochs), validation_data=validation, shuffle=False,
                                  callbacks=callbacks, verbose=0)
         self.history_ = {"train_loss": [float(v) for v in fitted.history.get("loss", [])],
                          "val_loss": [float(v) for v in fitted.history.get("val_loss", [])]}

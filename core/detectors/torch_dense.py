@@ -84,7 +84,7 @@ class DenseAutoencoderDetector(RowReconstructionScores, TorchAutoencoderBase):
         self.device = device
         self.threshold = threshold
 
-    def _build_model(self, n_features: int) -> nn.Module:
+    def _build_model(self, n_features: int, generator: torch.Generator | None = None) -> nn.Module:
         return DenseAutoencoder(n_features, parse_hidden(self.hidden))
 
     def _fit(self, X, y, *, progress, should_stop):

@@ -27,19 +27,24 @@ class StackedLSTM(nn.Module):
 
     The same network as ``nn.LSTM(num_layers=..., dropout=...)``, but the dropout mask is drawn with
     ``torch.rand``: torch's built-in inter-layer dropout draws it with ``bernoulli_``, which took
-    about a tenth of a CPU training step of S2's model.
+    about a tenth of a CPU training step of S2's model. The mask comes from ``generator`` (the
+    model's own, on its device), never from torch's process-wide generator.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float,
+                 generator: torch.Generator | None = None):
         super().__init__()
         self.layers = nn.ModuleList(
             nn.LSTM(input_size if i == 0 else hidden_size, hidden_size) for i in range(num_layers))
         self.dropout = dropout
+        self.generator = generator
 
     def forward(self, sequences):  # (time, batch, features)
         for number, layer in enumerate(self.layers):
             if number and self.training and self.dropout > 0:
-                keep = torch.rand_like(sequences) >= self.dropout
+                noise = torch.rand(sequences.shape, generator=self.generator, device=sequences.device,
+                                   dtype=sequences.dtype)
+                keep = noise >= self.dropout
                 sequences = sequences * keep * (1.0 / (1.0 - self.dropout))
             sequences, _ = layer(sequences)
         return sequences
@@ -54,11 +59,12 @@ class LSTMAutoencoder(nn.Module):
     step about 15% faster than ``batch_first=True``.
     """
 
-    def __init__(self, n_features: int, hidden_size: int, latent_size: int, num_layers: int, dropout: float):
+    def __init__(self, n_features: int, hidden_size: int, latent_size: int, num_layers: int, dropout: float,
+                 generator: torch.Generator | None = None):
         super().__init__()
-        self.encoder = StackedLSTM(n_features, hidden_size, num_layers, dropout)
+        self.encoder = StackedLSTM(n_features, hidden_size, num_layers, dropout, generator)
         self.to_latent = nn.Linear(hidden_size, latent_size)
-        self.decoder = StackedLSTM(latent_size, hidden_size, num_layers, dropout)
+        self.decoder = StackedLSTM(latent_size, hidden_size, num_layers, dropout, generator)
         self.to_output = nn.Linear(hidden_size, n_features)
 
     def forward(self, windows):  # (batch, window, features)
@@ -216,14 +222,14 @@ class LSTMAutoencoderDetector(_WindowAutoencoderDetector):
         self.device = device
         self.threshold = threshold
 
-    def _build_model(self, n_features: int) -> nn.Module:
+    def _build_model(self, n_features: int, generator: torch.Generator | None = None) -> nn.Module:
         if not 0.0 <= float(self.dropout) < 1.0:
             raise DataError(f"dropout must be in [0, 1), got {self.dropout}.")
         for name in ("hidden_size", "latent_size", "num_layers"):
             if int(getattr(self, name)) < 1:
                 raise DataError(f"{name} must be at least 1, got {getattr(self, name)}.")
         return LSTMAutoencoder(n_features, int(self.hidden_size), int(self.latent_size),
-                               int(self.num_layers), float(self.dropout))
+                               int(self.num_layers), float(self.dropout), generator)
 
 
 class ConvAutoencoderDetector(_WindowAutoencoderDetector):
@@ -256,7 +262,7 @@ class ConvAutoencoderDetector(_WindowAutoencoderDetector):
         self.device = device
         self.threshold = threshold
 
-    def _build_model(self, n_features: int) -> nn.Module:
+    def _build_model(self, n_features: int, generator: torch.Generator | None = None) -> nn.Module:
         if int(self.channels) < 1 or int(self.kernel_size) < 1:
             raise DataError("channels and kernel_size must be at least 1.")
         return ConvAutoencoder(n_features, self._window(), int(self.channels), int(self.kernel_size))

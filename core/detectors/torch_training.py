@@ -19,10 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..device import resolve_device
+from ..device import load_torch, resolve_device
 from ..errors import DataError, TrainingCancelled
 from .base import BaseDetector
 from .deep_common import check_training_params
+
+load_torch()  # torch's thread count is chosen once, before any model is built (see core.device)
 
 #: Rows (or windows) per forward pass when scoring or validating. Larger is not faster on CPU: S2's
 #: LSTM scored 26,000 windows/s in batches of 256 but 13,000 in batches of 1,024 (cache misses).
@@ -47,10 +49,31 @@ class TrainSettings:
         check_training_params(self.epochs, self.batch_size, self.learning_rate, self.patience, 0.0)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed torch (weights, dropout) and numpy's global generator, so a fit is repeatable."""
-    torch.manual_seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
+def seeded_init(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Draw every weight of ``model`` again from ``generator``, with PyTorch's default schemes.
+
+    Layers initialise themselves from torch's process-wide generator; reseeding that from a
+    training thread would change the random numbers of every other thread (another session's
+    training, the app itself). Drawing from the model's own generator keeps fits repeatable per
+    seed and independent of whatever else runs. Linear and convolution layers: Kaiming-uniform
+    weights (a = sqrt(5)) and uniform biases in +-1/sqrt(fan_in); LSTMs: every parameter uniform in
+    +-1/sqrt(hidden_size) -- the same distributions as their ``reset_parameters``.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Linear, nn.Conv1d, nn.ConvTranspose1d)):
+                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+                if module.bias is not None:
+                    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(module.weight)
+                    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                    nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+            elif isinstance(module, nn.LSTM):
+                bound = 1.0 / math.sqrt(module.hidden_size)
+                for parameter in module.parameters(recurse=False):
+                    nn.init.uniform_(parameter, -bound, bound, generator=generator)
+            elif next(module.parameters(recurse=False), None) is not None:
+                raise TypeError(f"seeded_init does not know how to initialise {type(module).__name__}")
+    return model
 
 
 def model_state(model: nn.Module, prefix: str = "weights.") -> dict[str, np.ndarray]:
@@ -251,8 +274,11 @@ class TorchAutoencoderBase(BaseDetector):
     #: the LSTM and convolutional models learn a shrinking learning rate when the loss stalls
     reduce_lr_on_plateau = False
 
-    def _build_model(self, n_features: int) -> nn.Module:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _build_model(self, n_features: int, generator: torch.Generator | None = None) -> nn.Module:
+        """The network; ``generator`` draws its random numbers in training (dropout masks).
+
+        Not implemented here (abstract)."""
+        raise NotImplementedError  # pragma: no cover
 
     def _check_validation_fraction(self) -> float:
         check_training_params(self.epochs, self.batch_size, self.learning_rate, self.patience,
@@ -266,10 +292,14 @@ class TorchAutoencoderBase(BaseDetector):
                              reduce_lr_on_plateau=self.reduce_lr_on_plateau)
 
     def _new_model(self, n_features: int) -> nn.Module:
-        """A freshly initialised model on ``device_`` (seeded, so the same seed gives the same fit)."""
+        """A freshly initialised model on ``device_``: its weights and dropout masks come from its own
+        generators seeded with ``random_state``, so the same seed gives the same fit in any thread."""
         self.device_ = resolve_device(self.device)
-        seed_everything(int(self.random_state))
-        return self._build_model(n_features).to(self.device_)
+        init = torch.Generator(device="cpu").manual_seed(int(self.random_state))
+        training = torch.Generator(device=self.device_).manual_seed(int(self.random_state))
+        with torch.device("meta"):  # built without storage, so layers draw nothing from torch's generator
+            model = self._build_model(n_features, training)
+        return seeded_init(model.to_empty(device="cpu"), init).to(self.device_)
 
     def _train(self, take, train_index: np.ndarray, val_index: np.ndarray, loss_fn, progress, should_stop):
         device = self.device_

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from ..errors import DataError
+from ..export import escape_cell
 
 
 def _json(record: dict) -> str:
@@ -60,13 +61,14 @@ class CSVSink(Sink):
             self._handle = open(self.path, "w", newline="", encoding="utf-8")
         except OSError as exc:
             raise DataError(f"Cannot write the CSV sink '{self.path}': {exc.strerror}.") from exc
-        self._writer = csv.DictWriter(self._handle, self.columns, extrasaction="ignore")
-        self._writer.writeheader()
+        self._writer = csv.writer(self._handle)
+        self._writer.writerow([escape_cell(name) for name in self.columns])
 
     def write(self, records):
         for record in records:
             row = {**record, **record.get("values", {})}
-            self._writer.writerow(row)
+            # raw input text and feature values come from outside: escaped so a spreadsheet cannot run them
+            self._writer.writerow([escape_cell(row.get(name, "")) for name in self.columns])
         self._handle.flush()
 
     def close(self):

@@ -29,6 +29,11 @@ def _free_port() -> int:
 def app_url():
     port = _free_port()
     log = open(ROOT / "artifacts" / f"e2e_streamlit_{port}.log", "w") if (ROOT / "artifacts").is_dir() else subprocess.DEVNULL
+    yield from serve_dashboard(port, log)
+
+
+def serve_dashboard(port: int, log):
+    """Run the dashboard on ``port`` with its output going to ``log``; yield its URL, then stop it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",

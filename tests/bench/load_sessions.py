@@ -1,0 +1,297 @@
+"""Many people at once: concurrent browser sessions against one real dashboard server.
+
+Run on demand (not part of the test suite)::
+
+    python -m tests.bench.load_sessions [--sessions 20] [--moves 6] [--stagger 0.5]
+
+Each session is its own Playwright browser context in Debian's Chromium (as the browser tests
+use) and gets its own file, ``session_NN.csv``, with its own row count. It uploads the file,
+trains ``zscore`` and then moves the threshold back and forth through the "Exact value" box
+(alternately below every score and above every score), while the sessions started after it are
+still loading and training. Reported:
+
+* errors: a step that failed or timed out, or an error message or traceback on a page;
+* cross-talk: a page (sidebar, Data page, Results header, the Flagged count) showing another
+  session's file name, row count or results instead of its own;
+* threshold latency, p50 and p95 over every move of every session, two ways: until the server's
+  answer has arrived (the websocket message that ends the rerun of the Results fragment), and
+  until the Flagged count shows the value expected at the new threshold (the browser's drawing
+  of every chart included, which on a small machine competes with the server for the cores);
+* the server's peak memory (resident set, read from /proc while the sessions run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port, serve_dashboard
+
+TIMEOUT_MS = 240_000
+# Notes the arrival time (browser clock) of every small websocket message, with its bytes: the
+# messages that end a script run are small, and the Python side tells which ones they are.
+RECORD_MESSAGES_JS = """(() => {
+  window.__messages = [];
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const socket = new Native(...args);
+    socket.addEventListener("message", (event) => {
+      const now = performance.now();
+      if (event.data instanceof ArrayBuffer && event.data.byteLength < 200) {
+        const bytes = new Uint8Array(event.data);
+        let text = "";
+        for (const b of bytes) text += String.fromCharCode(b);
+        window.__messages.push([now, btoa(text)]);
+      } else if (event.data instanceof Blob && event.data.size < 200) {
+        event.data.arrayBuffer().then((buffer) => {
+          let text = "";
+          for (const b of new Uint8Array(buffer)) text += String.fromCharCode(b);
+          window.__messages.push([now, btoa(text)]);
+        });
+      }
+    });
+    return socket;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, Native);
+})();"""
+FLAGGED_JS = """(expected) => {
+  for (const metric of document.querySelectorAll("[data-testid='stMetric']")) {
+    const label = metric.querySelector("[data-testid='stMetricLabel']");
+    if (label && label.innerText.trim().startsWith("Flagged")) {
+      const value = metric.querySelector("[data-testid='stMetricValue']");
+      return value && value.innerText.trim() === expected;
+    }
+  }
+  return false;
+}"""
+
+
+def write_files(folder: Path, sessions: int) -> list[dict]:
+    """One labelled file per session, each with a different number of rows."""
+    out = []
+    for number in range(sessions):
+        n = 400 + 37 * number
+        rng = np.random.default_rng(number)
+        X = rng.normal(size=(n, 2))
+        label = (rng.uniform(size=n) < 0.1).astype(int)
+        X[label == 1] += 6.0
+        name = f"session_{number:02d}.csv"
+        pd.DataFrame({"a": X[:, 0].round(4), "b": X[:, 1].round(4), "label": label}).to_csv(folder / name, index=False)
+        # scikit-learn's train_test_split(test_size=0.2) holds out ceil(0.2 * n) rows
+        out.append({"name": name, "path": folder / name, "rows": n, "test_rows": math.ceil(0.2 * n)})
+    return out
+
+
+class Tally:
+    def __init__(self, files):
+        self.files = files
+        self.errors: list[str] = []
+        self.cross_talk: list[str] = []
+        self.latencies: list[float] = []
+        self.answer_latencies: list[float] = []
+        self.screenshots: Path | None = None  # where to save a picture of a page that failed
+
+    async def check_text(self, number: int, where: str, locator, *expected: str) -> None:
+        """Cross-talk when ``locator`` shows another session's file name; an error when its own
+        ``expected`` texts are still missing after 30 s (a part of the page drawn late)."""
+        for _ in range(60):
+            text = await locator.inner_text()
+            others = [f["name"] for i, f in enumerate(self.files) if i != number and f["name"] in text]
+            if others:
+                self.cross_talk.append(f"session {number} {where}: shows {others}: {text[:200]!r}")
+                return
+            missing = [e for e in expected if e not in text]
+            if not missing:
+                return
+            await asyncio.sleep(0.5)
+        self.errors.append(f"session {number} {where}: missing {missing} after 30 s: {text[:200]!r}")
+
+
+def _finish_times(messages) -> list[float]:
+    """Browser times (ms) at which "script finished" messages arrived, from RECORD_MESSAGES_JS's log."""
+    import base64
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    out = []
+    for arrived, encoded in messages or []:
+        try:
+            if ForwardMsg.FromString(base64.b64decode(encoded)).WhichOneof("type") == "script_finished":
+                out.append(arrived)
+        except Exception:  # not a ForwardMsg
+            pass
+    return out
+
+
+async def _idle(page, settle: float = 0.3) -> None:
+    await page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                 timeout=TIMEOUT_MS)
+    await asyncio.sleep(settle)
+
+
+async def _page_errors(page) -> list[str]:
+    found = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']")
+    return [await found.nth(i).inner_text() for i in range(await found.count())]
+
+
+async def run_session(browser, url: str, number: int, tally: Tally, moves: int, delay: float) -> None:
+    await asyncio.sleep(delay)
+    file = tally.files[number]
+    context = await browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.add_init_script(RECORD_MESSAGES_JS)
+    step = "opening the app"
+    try:
+        await page.goto(url)
+        await page.get_by_role("heading", name="Data", exact=True).wait_for()
+        await _idle(page)
+        step = "uploading"
+        await page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(file["path"]))
+        await page.get_by_text("Ready:").wait_for()
+        await _idle(page)
+        ready_box = page.locator("[data-testid='stAlertContentSuccess']").first
+        ready = await ready_box.inner_text()
+        if "labelled anomalies" not in ready:
+            step = "choosing the label column"
+            await page.get_by_role("combobox", name="Label column", exact=True).click()
+            await page.get_by_role("option", name=re.compile(r"^label")).first.click()
+            await page.get_by_text("labelled anomalies").first.wait_for()
+            await _idle(page)
+        await tally.check_text(number, "Data page", ready_box, f"{file['rows']:,} rows")
+        sidebar = page.get_by_test_id("stSidebar")
+        await tally.check_text(number, "sidebar after loading", sidebar, file["name"], f"{file['rows']:,} rows")
+        step = "training"
+        await page.get_by_role("link", name="Train").first.click()
+        await page.get_by_role("heading", name="Train", exact=True).wait_for()
+        await _idle(page)
+        await page.get_by_test_id("stBaseButton-primary").click()
+        await page.get_by_role("heading", name="Results", exact=True).wait_for()
+        await page.get_by_text("Where each rule puts it").wait_for()
+        await _idle(page)
+        await tally.check_text(number, "Results header", page.get_by_text("tested on").first, file["name"],
+                               f"tested on {file['test_rows']:,}")
+        step = "moving the threshold"
+        box = page.get_by_role("spinbutton", name="Exact value")
+        move_starts: list[float] = []
+        for move in range(moves):
+            value, expected = ("-1", f"{file['test_rows']:,}") if move % 2 == 0 else ("1e9", "0")
+            await box.fill(value)
+            started = time.perf_counter()
+            move_starts.append(await page.evaluate("() => performance.now()"))
+            await box.press("Enter")
+            try:
+                await page.wait_for_function(FLAGGED_JS, arg=expected, timeout=60_000, polling="raf")
+            except Exception:
+                shown = await page.locator("[data-testid='stMetric']").filter(has_text="Flagged").first.inner_text()
+                others = [f for i, f in enumerate(tally.files) if i != number and f"{f['test_rows']:,}" in shown]
+                (tally.cross_talk if others else tally.errors).append(
+                    f"session {number} move {move}: Flagged shows {shown!r}, expected {expected}")
+                continue
+            tally.latencies.append(time.perf_counter() - started)
+            await _idle(page, 0.1)
+        finished_at = _finish_times(await page.evaluate("() => window.__messages"))
+        for started in move_starts:
+            answers = [t for t in finished_at if t > started]
+            if answers:
+                tally.answer_latencies.append((answers[0] - started) / 1000)
+        await tally.check_text(number, "sidebar at the end", sidebar, file["name"])
+        for message in await _page_errors(page):
+            tally.errors.append(f"session {number}: page shows {message[:200]!r}")
+    except Exception as error:
+        if tally.screenshots is not None:
+            await page.screenshot(path=str(tally.screenshots / f"session_{number:02d}_error.png"), full_page=True)
+        tally.errors.append(f"session {number} while {step}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+    finally:
+        await context.close()
+
+
+async def watch_memory(pid: int, peak: list[int], done: asyncio.Event) -> None:
+    while not done.is_set():
+        try:
+            text = Path(f"/proc/{pid}/status").read_text()
+            peak[0] = max(peak[0], int(re.search(r"VmRSS:\s+(\d+)", text).group(1)))
+            peak[1] = int(re.search(r"VmHWM:\s+(\d+)", text).group(1))
+        except (OSError, AttributeError):
+            pass
+        await asyncio.sleep(0.2)
+
+
+def server_pid(port: int) -> int:
+    """The dashboard process started by serve_dashboard on ``port`` (found by its command line)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"streamlit" in words and str(port).encode() in words:
+            return int(cmdline.parent.name)
+    raise RuntimeError(f"no dashboard process found on port {port}")
+
+
+async def main_async(args) -> None:
+    from playwright.async_api import async_playwright
+
+    with tempfile.TemporaryDirectory() as folder:
+        tally = Tally(write_files(Path(folder), args.sessions))
+        tally.screenshots = args.screenshots
+        port = _free_port()
+        log = open(Path(folder) / "server.log", "w")
+        server = serve_dashboard(port, log)  # closes the log when it stops the server
+        url = next(server)
+        try:
+            pid = server_pid(port)
+            peak, done = [0, 0], asyncio.Event()
+            memory = asyncio.create_task(watch_memory(pid, peak, done))
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                started = time.perf_counter()
+                await asyncio.gather(*(run_session(browser, url, number, tally, args.moves, number * args.stagger)
+                                       for number in range(args.sessions)))
+                wall = time.perf_counter() - started
+                await browser.close()
+            done.set()
+            await memory
+        finally:
+            next(server, None)  # stops the server
+            if args.screenshots is not None:
+                (args.screenshots / "server.log").write_text((Path(folder) / "server.log").read_text())
+        latencies = np.array(tally.latencies) * 1000
+        answers = np.array(tally.answer_latencies) * 1000
+        print(f"sessions: {args.sessions}, threshold moves: {len(latencies)} of {args.sessions * args.moves}, "
+              f"wall {wall:.0f} s")
+        print(f"errors: {len(tally.errors)}")
+        for line in tally.errors[:20]:
+            print("  ", line)
+        print(f"cross-talk: {len(tally.cross_talk)}")
+        for line in tally.cross_talk[:20]:
+            print("  ", line)
+        if answers.size:
+            print(f"threshold latency, server's answer received: p50 {np.percentile(answers, 50):.0f} ms, "
+                  f"p95 {np.percentile(answers, 95):.0f} ms, max {answers.max():.0f} ms")
+        if latencies.size:
+            print(f"threshold latency, new count shown: p50 {np.percentile(latencies, 50):.0f} ms, "
+                  f"p95 {np.percentile(latencies, 95):.0f} ms, max {latencies.max():.0f} ms")
+        print(f"server peak memory: {max(peak[0], peak[1]) / 1024:.0f} MiB (resident)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--moves", type=int, default=6, help="threshold changes per session")
+    parser.add_argument("--stagger", type=float, default=0.5, help="seconds between two sessions' starts")
+    parser.add_argument("--screenshots", type=Path, help="folder for pictures of pages where a step failed")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -76,3 +76,15 @@ def open_sample(page, app_url: str, name: str):
     page.get_by_role("button", name="Load sample").click()
     page.get_by_text("Ready:").wait_for()
     idle(page)
+
+
+def set_training_length(page, epochs: int, batch_size: int) -> None:
+    """Open the Train page's parameters and set a deep model's epochs and batch size."""
+    from core.registry import PLAIN_LABELS
+
+    page.get_by_text("Parameters (").click()
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        box = page.get_by_role("spinbutton", name=PLAIN_LABELS[name], exact=True)
+        box.fill(str(value))
+        box.press("Enter")
+        idle(page)

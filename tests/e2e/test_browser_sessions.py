@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.e2e.browser_support import idle, open_sample
+from tests.e2e.browser_support import idle, open_sample, set_training_length
 from tests.e2e.conftest import _free_port, serve_dashboard
 
 pytestmark = pytest.mark.timeout(300)
@@ -74,12 +74,7 @@ def test_reload_mid_training_starts_a_new_session_whose_page_and_sidebar_agree(b
     page.get_by_text("Deep learning").click()
     page.get_by_text("Device:").wait_for()
     idle(page)
-    page.get_by_text("Parameters (").click()
-    for name, value in (("epochs", "1000"), ("batch size", "1")):  # minutes of training: still running at the end
-        box = page.get_by_role("spinbutton", name=name)
-        box.fill(value)
-        box.press("Enter")
-        idle(page)
+    set_training_length(page, 1000, 1)  # minutes of training: still running at the end
     page.get_by_test_id("stBaseButton-primary").click()
     page.get_by_text(re.compile(r"Epoch \d+/1000")).wait_for()
     page.reload()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.e2e.browser_support import idle, open_sample, shot
+from tests.e2e.browser_support import idle, open_sample, set_training_length, shot
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -19,12 +19,7 @@ def test_deep_training_shows_progress_and_can_be_cancelled(page, app_url):
     page.get_by_text("Deep learning").click()
     page.get_by_text("Device:").wait_for()
     idle(page)
-    page.get_by_text("Parameters (").click()
-    for name, value in (("Training passes over the data (epochs)", "500"), ("Batch size (rows or windows per step)", "16")):
-        box = page.get_by_role("spinbutton", name=name, exact=True)
-        box.fill(value)
-        box.press("Enter")
-        idle(page)
+    set_training_length(page, 500, 16)
     page.get_by_test_id("stBaseButton-primary").click()
     page.get_by_text(re.compile(r"Epoch \d+/500")).wait_for()
     page.get_by_text("Loss per epoch").wait_for()

@@ -215,6 +215,281 @@ async def run_session(browser, url: str, number: int, tally: Tally, moves: int, 
         await context.close()
 
 
+# ------------------------------------------------------------------------------------------------
+# Websocket clients: Streamlit's own protocol, without a browser
+# ------------------------------------------------------------------------------------------------
+XSRF_COOKIE = "_streamlit_xsrf"
+
+
+class ServerSession:
+    """One dashboard session driven over Streamlit's websocket protocol, as its browser client does.
+
+    The browser sends a ``BackMsg`` whose ``rerun_script`` carries the page, the widget values
+    and, for a widget inside a fragment, the fragment's id; the server answers with ``ForwardMsg``
+    deltas (one per element, at a path in the page's tree) and ends every run with
+    ``script_finished``. This client keeps the elements of the last run by path, finds widgets
+    by kind and label, and keeps the values it has set, so that each rerun carries them all, as
+    the browser's widget manager does. It draws nothing, so the server's work is all it costs.
+    """
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.socket = None
+        self.session_id = ""
+        self.page_hash = ""
+        self.pages: dict[str, str] = {}  # page name -> script hash
+        self.elements: dict[tuple, tuple] = {}  # delta path -> (element, fragment id)
+        self.widgets: dict[str, object] = {}  # widget id -> WidgetState, as last set
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self._reader = None
+        self.xsrf = ""
+
+    async def open(self) -> None:
+        import urllib.request
+
+        import websockets
+
+        def cookie() -> str:  # a page or health check sets the XSRF cookie, as it does for a browser
+            with urllib.request.urlopen(f"{self.base_url}/_stcore/health", timeout=30) as response:
+                for header in response.headers.get_all("Set-Cookie") or []:
+                    name, _, rest = header.partition("=")
+                    if name.strip() == XSRF_COOKIE:
+                        return rest.split(";")[0]
+            return ""
+
+        self.xsrf = await asyncio.to_thread(cookie)
+        url = self.base_url.replace("http", "ws", 1) + "/_stcore/stream"
+        self.socket = await websockets.connect(
+            url, subprotocols=["streamlit", self.xsrf] if self.xsrf else ["streamlit"],
+            additional_headers={"Origin": self.base_url, "Cookie": f"{XSRF_COOKIE}={self.xsrf}"},
+            max_size=None, open_timeout=120, ping_interval=None)
+        self._reader = asyncio.create_task(self._read())
+
+    async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.close()
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def _read(self) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        try:
+            async for data in self.socket:
+                self.inbox.put_nowait((time.perf_counter(), ForwardMsg.FromString(data)))
+        except Exception as error:  # the connection closed: whoever waits is told
+            self.inbox.put_nowait((time.perf_counter(), error))
+
+    async def _next(self, timeout: float):
+        arrived, message = await asyncio.wait_for(self.inbox.get(), timeout)
+        if isinstance(message, Exception):
+            raise ConnectionError(f"the connection closed: {message}")
+        return arrived, message
+
+    def _send(self, back) -> asyncio.Future:
+        return self.socket.send(back.SerializeToString())
+
+    async def rerun(self, *, triggers=(), fragment_id: str = "", page: str | None = None,
+                    timeout: float = TIMEOUT_MS / 1000) -> tuple[float, float]:
+        """Ask for a run (of the page, or of one fragment) and take in what it draws.
+
+        Returns the times (perf_counter) when the request left and when the run's own
+        ``script_finished`` arrived; a run ended early by ``st.rerun`` or a page switch is
+        followed into the run that replaces it.
+        """
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        if page is not None and self.pages.get(page) != self.page_hash:
+            self.page_hash = self.pages[page]
+            self.widgets.clear()  # the browser forgets the widgets of the page it leaves
+        back = BackMsg()
+        state = back.rerun_script
+        state.page_script_hash = self.page_hash
+        state.fragment_id = fragment_id
+        state.context_info.timezone = "UTC"
+        state.context_info.locale = "en-US"
+        state.context_info.url = self.base_url + "/"
+        state.widget_states.widgets.extend(self.widgets.values())
+        for widget_id in triggers:
+            state.widget_states.widgets.append(WidgetState(id=widget_id, trigger_value=True))
+        sent = time.perf_counter()
+        await self._send(back)
+        deadline = sent + timeout
+        while True:
+            arrived, message = await self._next(max(0.1, deadline - time.perf_counter()))
+            kind = message.WhichOneof("type")
+            if kind == "new_session":
+                if not fragment_id:  # a fragment's run redraws the fragment only
+                    self.elements = {}
+                if message.new_session.initialize.session_id:
+                    self.session_id = message.new_session.initialize.session_id
+                self.page_hash = message.new_session.page_script_hash or self.page_hash
+            elif kind == "navigation":
+                self.pages = {p.page_name: p.page_script_hash for p in message.navigation.app_pages}
+                self.page_hash = message.navigation.page_script_hash or self.page_hash
+            elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
+                path = tuple(message.metadata.delta_path)
+                self.elements[path] = (message.delta.new_element, message.delta.fragment_id)
+            elif kind == "script_finished":
+                if message.script_finished in (ForwardMsg.FINISHED_SUCCESSFULLY,
+                                               ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY):
+                    return sent, arrived
+                if message.script_finished == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+                    raise RuntimeError("the page did not compile")
+
+    def find(self, kind: str, label: str | None = None, prefix: bool = False, **fields):
+        """(element proto, widget id, fragment id) of the first ``kind`` element with ``label``."""
+        for path in sorted(self.elements):
+            element, fragment = self.elements[path]
+            if element.WhichOneof("type") != kind:
+                continue
+            proto = getattr(element, kind)
+            if label is not None:
+                text = proto.label
+                if not (text.startswith(label) if prefix else text == label):
+                    continue
+            if any(getattr(proto, k) != v for k, v in fields.items()):
+                continue
+            return proto, getattr(proto, "id", ""), fragment
+        raise LookupError(f"no {kind} {label!r} on the page")
+
+    def texts(self, container: int | None = None) -> list[str]:
+        """Every text the last runs drew (in the main area 0 or the sidebar 1 when ``container`` is given)."""
+        out = []
+        for path, (element, _) in sorted(self.elements.items()):
+            if container is not None and path[:1] != (container,):
+                continue
+            kind = element.WhichOneof("type")
+            proto = getattr(element, kind)
+            for name in ("body", "label", "title"):
+                value = getattr(proto, name, None)
+                if isinstance(value, str) and value:
+                    out.append(re.sub(r"\\(.)", r"\1", value))  # markdown escapes undone: what a person reads
+        return out
+
+    def errors(self) -> list[str]:
+        from streamlit.proto.Alert_pb2 import Alert
+
+        out = []
+        for element, _ in self.elements.values():
+            kind = element.WhichOneof("type")
+            if kind == "exception":
+                out.append(f"{element.exception.type}: {element.exception.message}")
+            elif kind == "alert" and element.alert.format == Alert.ERROR:
+                out.append(element.alert.body)
+        return out
+
+    async def upload(self, path: Path) -> None:
+        """What the browser's file uploader does: ask for an upload URL, PUT the file, rerun with its info."""
+        import urllib.request
+        import uuid
+
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        _, widget_id, _ = self.find("file_uploader")
+        request_id = uuid.uuid4().hex
+        back = BackMsg()
+        back.file_urls_request.request_id = request_id
+        back.file_urls_request.file_names.append(path.name)
+        back.file_urls_request.session_id = self.session_id
+        await self._send(back)
+        while True:
+            _, message = await self._next(TIMEOUT_MS / 1000)
+            if message.WhichOneof("type") == "file_urls_response" and message.file_urls_response.response_id == request_id:
+                break
+        response = message.file_urls_response
+        if response.error_msg:
+            raise RuntimeError(f"upload refused: {response.error_msg}")
+        urls = response.file_urls[0]
+        data = path.read_bytes()
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
+                f"Content-Type: text/csv\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        target = urls.upload_url if urls.upload_url.startswith("http") else self.base_url + urls.upload_url
+
+        def put() -> None:
+            request = urllib.request.Request(target, data=body, method="PUT", headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}", "X-Xsrftoken": self.xsrf,
+                "Cookie": f"{XSRF_COOKIE}={self.xsrf}", "Origin": self.base_url})
+            with urllib.request.urlopen(request, timeout=TIMEOUT_MS / 1000):
+                pass
+
+        await asyncio.to_thread(put)
+        state = WidgetState(id=widget_id)
+        info = state.file_uploader_state_value.uploaded_file_info.add()
+        info.name, info.size, info.file_id = path.name, len(data), urls.file_id
+        info.file_urls.CopyFrom(urls)
+        self.widgets[widget_id] = state
+        await self.rerun()
+
+    def set_number(self, widget_id: str, value: float) -> None:
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        self.widgets[widget_id] = WidgetState(id=widget_id, double_value=value)
+
+
+def _check_texts(tally: Tally, number: int, where: str, texts: list[str], *expected: str) -> bool:
+    """Cross-talk when ``texts`` name another session's file; an error when ``expected`` is missing."""
+    joined = "\n".join(texts)
+    others = [f["name"] for i, f in enumerate(tally.files) if i != number and f["name"] in joined]
+    if others:
+        tally.cross_talk.append(f"session {number} {where}: shows {others}")
+        return False
+    missing = [e for e in expected if e not in joined]
+    if missing:
+        tally.errors.append(f"session {number} {where}: missing {missing}: {joined[:300]!r}")
+        return False
+    return True
+
+
+async def run_socket_session(url: str, number: int, tally: Tally, moves: int, delay: float) -> None:
+    await asyncio.sleep(delay)
+    file = tally.files[number]
+    session = ServerSession(url)
+    step = "opening the app"
+    try:
+        await session.open()
+        await session.rerun()
+        step = "uploading"
+        await session.upload(file["path"])
+        ready = [t for t in session.texts(0) if t.startswith("Ready:")]
+        if ready and "labelled anomalies" not in ready[0]:
+            raise RuntimeError(f"the label column was not found by itself: {ready[0]!r}")
+        _check_texts(tally, number, "Data page", ready, f"{file['rows']:,} rows")
+        _check_texts(tally, number, "sidebar after loading", session.texts(1), file["name"], f"{file['rows']:,} rows")
+        step = "training"
+        await session.rerun(page="Train")
+        _, button, _ = session.find("button", "Train", prefix=True, type="primary")
+        await session.rerun(triggers=[button])
+        if not any(t == "Results" for t in session.texts(0)):
+            raise RuntimeError(f"training did not open the Results page: {session.texts(0)[:5]}")
+        header = [t for t in session.texts(0) if "tested on" in t]
+        _check_texts(tally, number, "Results header", header, file["name"], f"tested on {file['test_rows']:,}")
+        step = "moving the threshold"
+        for move in range(moves):
+            value, expected = (-1.0, f"{file['test_rows']:,}") if move % 2 == 0 else (1e9, "0")
+            _, box, fragment = session.find("number_input", "Exact value")
+            session.set_number(box, value)
+            sent, finished = await session.rerun(fragment_id=fragment)
+            flagged, _, _ = session.find("metric", "Flagged")
+            if flagged.body != expected:
+                others = [f for i, f in enumerate(tally.files) if i != number and f"{f['test_rows']:,}" == flagged.body]
+                (tally.cross_talk if others else tally.errors).append(
+                    f"session {number} move {move}: Flagged shows {flagged.body!r}, expected {expected}")
+                continue
+            tally.answer_latencies.append(finished - sent)
+        _check_texts(tally, number, "sidebar at the end", session.texts(1), file["name"])
+        for message in session.errors():
+            tally.errors.append(f"session {number}: page shows {message[:200]!r}")
+    except Exception as error:
+        tally.errors.append(f"session {number} while {step}: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}")
+    finally:
+        await session.close()
+
+
 async def watch_memory(pid: int, peak: list[int], done: asyncio.Event) -> None:
     while not done.is_set():
         try:
@@ -227,13 +502,13 @@ async def watch_memory(pid: int, peak: list[int], done: asyncio.Event) -> None:
 
 
 def server_pid(port: int) -> int:
-    """The dashboard process started by serve_dashboard on ``port`` (found by its command line)."""
+    """The dashboard process serving on ``port`` (found by its command line)."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             words = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"streamlit" in words and str(port).encode() in words:
+        if b"--server.port" in words and str(port).encode() in words:
             return int(cmdline.parent.name)
     raise RuntimeError(f"no dashboard process found on port {port}")
 
@@ -244,31 +519,40 @@ async def main_async(args) -> None:
     with tempfile.TemporaryDirectory() as folder:
         tally = Tally(write_files(Path(folder), args.sessions))
         tally.screenshots = args.screenshots
-        port = _free_port()
-        log = open(Path(folder) / "server.log", "w")
-        server = serve_dashboard(port, log)  # closes the log when it stops the server
-        url = next(server)
+        if args.url:  # a server started by hand (under a profiler, say)
+            server, url = iter(()), args.url.rstrip("/")
+        else:
+            port = _free_port()
+            log = open(Path(folder) / "server.log", "w")
+            server = serve_dashboard(port, log)  # closes the log when it stops the server
+            url = next(server)
         try:
-            pid = server_pid(port)
+            pid = server_pid(int(url.rsplit(":", 1)[1]))
             peak, done = [0, 0], asyncio.Event()
             memory = asyncio.create_task(watch_memory(pid, peak, done))
-            async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                started = time.perf_counter()
-                await asyncio.gather(*(run_session(browser, url, number, tally, args.moves, number * args.stagger)
+            started = time.perf_counter()
+            if args.client == "browser":
+                async with async_playwright() as playwright:
+                    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                    await asyncio.gather(*(run_session(browser, url, number, tally, args.moves, number * args.stagger)
+                                           for number in range(args.sessions)))
+                    wall = time.perf_counter() - started
+                    await browser.close()
+            else:
+                await asyncio.gather(*(run_socket_session(url, number, tally, args.moves, number * args.stagger)
                                        for number in range(args.sessions)))
                 wall = time.perf_counter() - started
-                await browser.close()
             done.set()
             await memory
         finally:
             next(server, None)  # stops the server
-            if args.screenshots is not None:
+            if args.screenshots is not None and not args.url:
                 (args.screenshots / "server.log").write_text((Path(folder) / "server.log").read_text())
         latencies = np.array(tally.latencies) * 1000
         answers = np.array(tally.answer_latencies) * 1000
-        print(f"sessions: {args.sessions}, threshold moves: {len(latencies)} of {args.sessions * args.moves}, "
-              f"wall {wall:.0f} s")
+        moved = len(latencies) if args.client == "browser" else len(answers)
+        print(f"{args.client} clients: {args.sessions} sessions, threshold moves: {moved} of "
+              f"{args.sessions * args.moves}, wall {wall:.0f} s")
         print(f"errors: {len(tally.errors)}")
         for line in tally.errors[:20]:
             print("  ", line)
@@ -286,9 +570,12 @@ async def main_async(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--client", choices=["browser", "websocket"], default="browser",
+                        help="Chromium contexts, or clients speaking Streamlit's websocket protocol (no drawing)")
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--moves", type=int, default=6, help="threshold changes per session")
     parser.add_argument("--stagger", type=float, default=0.5, help="seconds between two sessions' starts")
+    parser.add_argument("--url", help="drive a dashboard already running at this address instead of starting one")
     parser.add_argument("--screenshots", type=Path, help="folder for pictures of pages where a step failed")
     asyncio.run(main_async(parser.parse_args()))
 

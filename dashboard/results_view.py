@@ -340,9 +340,7 @@ def _explain_section(run: state.Run) -> None:
 
 
 def _explain_row(run: state.Run, row: int, threshold: float) -> None:
-    result, dataset, spec = run.result, run.dataset, run.spec
-    pipeline = result.pipeline
-    names = dataset.feature_names
+    result = run.result
     score = float(result.scores[row])
     verdict = "flagged" if score > threshold else "not flagged"
     truth = ""
@@ -350,6 +348,26 @@ def _explain_row(run: state.Run, row: int, threshold: float) -> None:
         truth = f" · labelled {'anomaly' if result.y[row] == 1 else 'normal'}"
     part = "training" if result.train_mask[row] else "test"
     st.markdown(f"Row **{row}** ({part} part): score **{score:.4g}** vs threshold {threshold:.4g} → **{verdict}**{truth}")
+    fig, contributions = _row_figures(run, row)
+    st.plotly_chart(fig, width="stretch", key="res_row_detail")
+    st.plotly_chart(contributions, width="stretch", key="res_row_contrib")
+
+
+def _row_figures(run: state.Run, row: int) -> tuple:
+    """The row's two explanation figures, kept per run: they do not depend on the threshold, and
+    building them again on every threshold move was a third of that move's time on the server."""
+    kept = run.cache.setdefault("row_figures", {})
+    if row not in kept:
+        if len(kept) >= 32:
+            kept.pop(next(iter(kept)))
+        kept[row] = _build_row_figures(run, row)
+    return kept[row]
+
+
+def _build_row_figures(run: state.Run, row: int) -> tuple:
+    result, dataset, spec = run.result, run.dataset, run.spec
+    pipeline = result.pipeline
+    names = dataset.feature_names
     if spec.input_kind == "windows":
         window = int(result.params.get("window", spec.defaults().get("window", 50)) or 50)
         lo, hi = max(0, row - 2 * window), min(dataset.n_rows, row + 2 * window + 1)
@@ -374,8 +392,7 @@ def _explain_row(run: state.Run, row: int, threshold: float) -> None:
         else:
             mean, std = pipeline.normal_profile()
             fig = charts.profile(x_row[0], mean, std, names, title=f"Row {row} vs the normal profile")
-    st.plotly_chart(fig, width="stretch", key="res_row_detail")
-    st.plotly_chart(charts.contributions(contrib, names), width="stretch", key="res_row_contrib")
+    return fig, charts.contributions(contrib, names)
 
 
 # ------------------------------------------------------------------------------------------------

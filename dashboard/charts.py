@@ -39,6 +39,17 @@ def _layout_dict(title: str | None = None, height: int = 360, **extra) -> dict:
     return layout
 
 
+def _figure(traces: list, layout: dict) -> go.Figure:
+    """A figure from plain trace and layout dicts, without plotly's property validation.
+
+    Validating every property was most of the server's time on a threshold move; these dicts are
+    only ever built by the functions here, and the tests check that the figure is the one
+    validation would give (same JSON). Named colour scales are left to validated figures: plotly
+    expands them, and plotly.js's own scales of the same name differ.
+    """
+    return go.Figure(data=traces, layout=layout, _validate=False)
+
+
 def _layout(fig: go.Figure, title: str | None = None, height: int = 360, **extra) -> go.Figure:
     fig.update_layout(**_layout_dict(title, height, **extra))
     return fig
@@ -331,7 +342,7 @@ def score_scatter(scores: np.ndarray, y: np.ndarray | None, threshold: float, x=
         label_at = float(np.log10(threshold))  # annotations on a log axis take log10 positions, shapes do not
     layout = _layout_dict(title, 340, xaxis=xaxis, yaxis=yaxis, shapes=[_line_shape(threshold, vertical=False)],
                           annotations=[_line_label(label_at, f"threshold {threshold:.4g}", vertical=False)])
-    return go.Figure(data=traces, layout=layout)
+    return _figure(traces, layout)
 
 
 def score_histogram(hist: Histogram, threshold: float, strategies: dict[str, float] | None = None,
@@ -371,7 +382,7 @@ def score_histogram(hist: Histogram, threshold: float, strategies: dict[str, flo
     layout = _layout_dict("Score distribution per class", 340, barmode="overlay", bargap=0,
                           xaxis=xaxis, yaxis=dict(title=dict(text="rows")),
                           shapes=shapes, annotations=annotations)
-    return go.Figure(data=traces, layout=layout)
+    return _figure(traces, layout)
 
 
 def confusion_matrix(tn: int, fp: int, fn: int, tp: int) -> go.Figure:
@@ -399,7 +410,7 @@ def roc_curve(fpr: np.ndarray, tpr: np.ndarray, auc: float | None, point: tuple[
     layout = _layout_dict("ROC curve", 340, xaxis=dict(title=dict(text="false positive rate"), range=[-0.02, 1.02]),
                           yaxis=dict(title=dict(text="true positive rate (recall)"), range=[-0.02, 1.02]),
                           legend=_corner_legend("right"))
-    return go.Figure(data=traces, layout=layout)
+    return _figure(traces, layout)
 
 
 def pr_curve(recall: np.ndarray, precision: np.ndarray, ap: float | None, point: tuple[float, float] | None,
@@ -418,7 +429,7 @@ def pr_curve(recall: np.ndarray, precision: np.ndarray, ap: float | None, point:
                           xaxis=dict(title=dict(text="recall"), range=[-0.02, 1.02]),
                           yaxis=dict(title=dict(text="precision"), range=[-0.02, 1.05]),
                           legend=_corner_legend("left"))
-    return go.Figure(data=traces, layout=layout)
+    return _figure(traces, layout)
 
 
 def _spans(starts: np.ndarray, ends: np.ndarray, limit: int = MAX_SHAPES) -> tuple[np.ndarray, np.ndarray]:
@@ -544,4 +555,4 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
     layout = _layout_dict(None, height or 220 + 150 * n_panels, xaxis=xaxis, shapes=shapes, annotations=annotations,
                           dragmode=dragmode, selectdirection="h", **layout_axes)
     layout["legend"] = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0)  # clear of the toolbar
-    return go.Figure(data=traces, layout=layout)
+    return _figure(traces, layout)

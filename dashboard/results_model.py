@@ -78,8 +78,10 @@ def events_at(ctx: ResultContext, threshold: float, min_gap: int = 0) -> pd.Data
 
 
 def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_gap: int = 0,
-                      dragmode: str = "zoom") -> dict:
+                      dragmode: str = "zoom", curves: bool = True) -> dict:
     """Metrics, events and every figure that depends on ``threshold``.
+
+    ``curves=False`` leaves out the confusion matrix and the ROC and PR curves (their tab is closed).
 
     Returns
     -------
@@ -107,7 +109,7 @@ def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_ga
         view.scores, view.y, threshold, x=x, x_title="time" if ctx.is_series else "row number (test part)",
         title="Anomaly score per test row", time_axis=ctx.is_series, log_y=view.hist.log)
     figures["histogram"] = charts.score_histogram(view.hist, threshold, ctx.strategies, ctx.strategy_labels())
-    if view.labelled:
+    if view.labelled and curves:
         figures["confusion"] = charts.confusion_matrix(metrics["tn"], metrics["fp"], metrics["fn"], metrics["tp"])
         if view.roc is not None:
             figures["roc"] = charts.roc_curve(view.roc[0], view.roc[1], view.ranking["roc_auc"],

@@ -13,6 +13,7 @@ from dashboard.results_model import ResultContext, strategy_names, threshold_fig
 from dashboard.ui import friendly_errors, go, link, plain, seconds
 
 DRAG_ZOOM, DRAG_SELECT = "Zoom in", "Pick a normal range for training"
+SCORES_TAB, CURVES_TAB, RESULT_TABS = "Scores", "Confusion matrix and curves", "res_tabs"
 CARDS = [("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"), ("accuracy", "Accuracy"),
          ("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC")]
 
@@ -92,18 +93,24 @@ def _threshold_section(run: state.Run) -> None:
         zoom = st.session_state.get(keys["event"] + "_zoom")
     gap = int(st.session_state.get(keys["gap"], 0))
     dragmode = "select" if st.session_state.get(keys["drag"]) == DRAG_SELECT else "zoom"
-    out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode=dragmode)
+    # only the open tab is drawn (opening the other reruns this fragment): the closed tab's figures
+    # were a third of the server's work on every threshold move
+    curves_open = st.session_state.get(RESULT_TABS) == CURVES_TAB
+    out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode=dragmode, curves=curves_open)
     _cards(out["metrics"], ctx.view.at(run.result.threshold), ctx.view.labelled)
     figures = out["figures"]
     if ctx.is_series:
         _series(run, ctx, figures["series"], out["events"], threshold)
-    scores_tab, matrix_tab = st.tabs(["Scores", "Confusion matrix and curves"])
+    scores_tab, matrix_tab = st.tabs([SCORES_TAB, CURVES_TAB], key=RESULT_TABS, on_change="rerun")
     with scores_tab:
-        c1, c2 = st.columns(2)
-        c1.plotly_chart(figures["scatter"], width="stretch", key="res_scatter")
-        c2.plotly_chart(figures["histogram"], width="stretch", key="res_hist")
+        if scores_tab.open:
+            c1, c2 = st.columns(2)
+            c1.plotly_chart(figures["scatter"], width="stretch", key="res_scatter")
+            c2.plotly_chart(figures["histogram"], width="stretch", key="res_hist")
     with matrix_tab:
-        if "confusion" not in figures:
+        if not matrix_tab.open:
+            pass
+        elif "confusion" not in figures:
             st.info("A confusion matrix needs labels.", icon=":material/label_off:")
         else:
             c1, c2, c3 = st.columns(3)
@@ -400,12 +407,10 @@ def _training_section(run: state.Run) -> None:
     result, dataset = run.result, run.dataset
     with st.expander("Training details", expanded=False):
         c1, c2 = st.columns(2)
-        c1.plotly_chart(charts.loss_curves(result.history), width="stretch", key="res_loss")
-        if result.y is not None and not dataset.is_series and 0 < result.y.sum() < result.y.size:
-            normal = dataset.X[int(np.flatnonzero(result.y == 0)[0])]
-            abnormal = dataset.X[int(np.flatnonzero(result.y == 1)[0])]
-            c2.plotly_chart(charts.example_rows(normal, abnormal, dataset.feature_names), width="stretch",
-                            key="res_examples")
+        loss, examples = _training_figures(run)
+        c1.plotly_chart(loss, width="stretch", key="res_loss")
+        if examples is not None:
+            c2.plotly_chart(examples, width="stretch", key="res_examples")
         settings = {"method": run.spec.label, **{f"param: {k}": v for k, v in (result.params or {}).items()},
                     "threshold": f"{result.threshold:.6g} ({result.threshold_description})",
                     "split": result.split, "training rows": int(result.fit_mask.sum()),
@@ -413,3 +418,17 @@ def _training_section(run: state.Run) -> None:
                     "scoring time": seconds(result.score_seconds), "device": result.device}
         c2.dataframe(pd.DataFrame({"setting": list(settings), "value": [str(v) for v in settings.values()]}),
                      hide_index=True, width="stretch")
+
+
+def _training_figures(run: state.Run) -> tuple:
+    """The loss curve and an example of each class, built once per run (the page draws them on every rerun)."""
+    kept = run.cache.get("training_figures")
+    if kept is None:
+        result, dataset = run.result, run.dataset
+        examples = None
+        if result.y is not None and not dataset.is_series and 0 < result.y.sum() < result.y.size:
+            normal = dataset.X[int(np.flatnonzero(result.y == 0)[0])]
+            abnormal = dataset.X[int(np.flatnonzero(result.y == 1)[0])]
+            examples = charts.example_rows(normal, abnormal, dataset.feature_names)
+        kept = run.cache["training_figures"] = (charts.loss_curves(result.history), examples)
+    return kept

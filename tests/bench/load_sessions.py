@@ -1,22 +1,32 @@
-"""Many people at once: concurrent browser sessions against one real dashboard server.
+"""Many people at once: concurrent sessions against one real dashboard server.
 
 Run on demand (not part of the test suite)::
 
-    python -m tests.bench.load_sessions [--sessions 20] [--moves 6] [--stagger 0.5]
+    python -m tests.bench.load_sessions [--client browser|websocket] [--sessions 20] [--moves 6]
+                                        [--stagger 0.5] [--pause 0] [--url URL]
 
-Each session is its own Playwright browser context in Debian's Chromium (as the browser tests
-use) and gets its own file, ``session_NN.csv``, with its own row count. It uploads the file,
+Each session gets its own file, ``session_NN.csv``, with its own row count. It uploads the file,
 trains ``zscore`` and then moves the threshold back and forth through the "Exact value" box
 (alternately below every score and above every score), while the sessions started after it are
-still loading and training. Reported:
+still loading and training. Two kinds of client:
+
+* ``browser`` (default): a Playwright context in Debian's Chromium (as the browser tests use),
+  clicking and typing like a person; every chart is drawn, so on a small machine the browsers
+  compete with the server for the cores.
+* ``websocket``: a client speaking Streamlit's own protocol, as the browser's code does (a
+  ``BackMsg`` rerun carrying the page, the widget values and, for a widget in a fragment, the
+  fragment's id; the file sent through the uploader's URLs), reading the ``ForwardMsg`` deltas
+  without drawing them, so that the sessions cost the server's work only.
+
+Reported:
 
 * errors: a step that failed or timed out, or an error message or traceback on a page;
-* cross-talk: a page (sidebar, Data page, Results header, the Flagged count) showing another
-  session's file name, row count or results instead of its own;
-* threshold latency, p50 and p95 over every move of every session, two ways: until the server's
-  answer has arrived (the websocket message that ends the rerun of the Results fragment), and
-  until the Flagged count shows the value expected at the new threshold (the browser's drawing
-  of every chart included, which on a small machine competes with the server for the cores);
+* cross-talk: a page (sidebar, Data page, Results header, the Flagged count; for websocket
+  clients anything a run drew) showing another session's file name, row count or results;
+* threshold latency, p50 and p95 over every move of every session: until the server's answer
+  has arrived (the ``script_finished`` message that ends the rerun of the Results fragment),
+  and for browsers also until the Flagged count shows the value expected at the new threshold
+  (the drawing of every chart included);
 * the server's peak memory (resident set, read from /proc while the sessions run).
 """
 
@@ -445,7 +455,13 @@ def _check_texts(tally: Tally, number: int, where: str, texts: list[str], *expec
     return True
 
 
-async def run_socket_session(url: str, number: int, tally: Tally, moves: int, delay: float) -> None:
+def _no_other_file(tally: Tally, number: int, where: str, session: ServerSession) -> None:
+    """Cross-talk when anything the last run drew names another session's file."""
+    _check_texts(tally, number, where + " (anywhere on the page)", session.texts())
+
+
+async def run_socket_session(url: str, number: int, tally: Tally, moves: int, delay: float,
+                             pause: float = 0.0) -> None:
     await asyncio.sleep(delay)
     file = tally.files[number]
     session = ServerSession(url)
@@ -455,6 +471,7 @@ async def run_socket_session(url: str, number: int, tally: Tally, moves: int, de
         await session.rerun()
         step = "uploading"
         await session.upload(file["path"])
+        _no_other_file(tally, number, "Data page", session)
         ready = [t for t in session.texts(0) if t.startswith("Ready:")]
         if ready and "labelled anomalies" not in ready[0]:
             raise RuntimeError(f"the label column was not found by itself: {ready[0]!r}")
@@ -468,8 +485,11 @@ async def run_socket_session(url: str, number: int, tally: Tally, moves: int, de
             raise RuntimeError(f"training did not open the Results page: {session.texts(0)[:5]}")
         header = [t for t in session.texts(0) if "tested on" in t]
         _check_texts(tally, number, "Results header", header, file["name"], f"tested on {file['test_rows']:,}")
+        _no_other_file(tally, number, "Results page", session)
         step = "moving the threshold"
         for move in range(moves):
+            if move:
+                await asyncio.sleep(pause)  # a person looks at the new charts before moving again
             value, expected = (-1.0, f"{file['test_rows']:,}") if move % 2 == 0 else (1e9, "0")
             _, box, fragment = session.find("number_input", "Exact value")
             session.set_number(box, value)
@@ -481,6 +501,7 @@ async def run_socket_session(url: str, number: int, tally: Tally, moves: int, de
                     f"session {number} move {move}: Flagged shows {flagged.body!r}, expected {expected}")
                 continue
             tally.answer_latencies.append(finished - sent)
+            _no_other_file(tally, number, f"move {move}", session)
         _check_texts(tally, number, "sidebar at the end", session.texts(1), file["name"])
         for message in session.errors():
             tally.errors.append(f"session {number}: page shows {message[:200]!r}")
@@ -513,9 +534,8 @@ def server_pid(port: int) -> int:
     raise RuntimeError(f"no dashboard process found on port {port}")
 
 
-async def main_async(args) -> None:
-    from playwright.async_api import async_playwright
-
+async def drive(args) -> dict:
+    """Run the sessions ``args`` describe against a server (started here unless ``args.url``); the tally."""
     with tempfile.TemporaryDirectory() as folder:
         tally = Tally(write_files(Path(folder), args.sessions))
         tally.screenshots = args.screenshots
@@ -532,6 +552,8 @@ async def main_async(args) -> None:
             memory = asyncio.create_task(watch_memory(pid, peak, done))
             started = time.perf_counter()
             if args.client == "browser":
+                from playwright.async_api import async_playwright
+
                 async with async_playwright() as playwright:
                     browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                     await asyncio.gather(*(run_session(browser, url, number, tally, args.moves, number * args.stagger)
@@ -539,8 +561,8 @@ async def main_async(args) -> None:
                     wall = time.perf_counter() - started
                     await browser.close()
             else:
-                await asyncio.gather(*(run_socket_session(url, number, tally, args.moves, number * args.stagger)
-                                       for number in range(args.sessions)))
+                await asyncio.gather(*(run_socket_session(url, number, tally, args.moves, number * args.stagger,
+                                                          args.pause) for number in range(args.sessions)))
                 wall = time.perf_counter() - started
             done.set()
             await memory
@@ -548,36 +570,48 @@ async def main_async(args) -> None:
             next(server, None)  # stops the server
             if args.screenshots is not None and not args.url:
                 (args.screenshots / "server.log").write_text((Path(folder) / "server.log").read_text())
-        latencies = np.array(tally.latencies) * 1000
-        answers = np.array(tally.answer_latencies) * 1000
-        moved = len(latencies) if args.client == "browser" else len(answers)
-        print(f"{args.client} clients: {args.sessions} sessions, threshold moves: {moved} of "
-              f"{args.sessions * args.moves}, wall {wall:.0f} s")
-        print(f"errors: {len(tally.errors)}")
-        for line in tally.errors[:20]:
-            print("  ", line)
-        print(f"cross-talk: {len(tally.cross_talk)}")
-        for line in tally.cross_talk[:20]:
-            print("  ", line)
-        if answers.size:
-            print(f"threshold latency, server's answer received: p50 {np.percentile(answers, 50):.0f} ms, "
-                  f"p95 {np.percentile(answers, 95):.0f} ms, max {answers.max():.0f} ms")
-        if latencies.size:
-            print(f"threshold latency, new count shown: p50 {np.percentile(latencies, 50):.0f} ms, "
-                  f"p95 {np.percentile(latencies, 95):.0f} ms, max {latencies.max():.0f} ms")
-        print(f"server peak memory: {max(peak[0], peak[1]) / 1024:.0f} MiB (resident)")
+    return {"tally": tally, "wall": wall, "peak_mib": max(peak[0], peak[1]) / 1024}
 
 
-def main() -> None:
+def report(args, outcome: dict) -> None:
+    tally = outcome["tally"]
+    latencies = np.array(tally.latencies) * 1000
+    answers = np.array(tally.answer_latencies) * 1000
+    moved = len(latencies) if args.client == "browser" else len(answers)
+    print(f"{args.client} clients: {args.sessions} sessions, threshold moves: {moved} of "
+          f"{args.sessions * args.moves}, wall {outcome['wall']:.0f} s")
+    print(f"errors: {len(tally.errors)}")
+    for line in tally.errors[:20]:
+        print("  ", line)
+    print(f"cross-talk: {len(tally.cross_talk)}")
+    for line in tally.cross_talk[:20]:
+        print("  ", line)
+    if answers.size:
+        print(f"threshold latency, server's answer received: p50 {np.percentile(answers, 50):.0f} ms, "
+              f"p95 {np.percentile(answers, 95):.0f} ms, max {answers.max():.0f} ms")
+    if latencies.size:
+        print(f"threshold latency, new count shown: p50 {np.percentile(latencies, 50):.0f} ms, "
+              f"p95 {np.percentile(latencies, 95):.0f} ms, max {latencies.max():.0f} ms")
+    print(f"server peak memory: {outcome['peak_mib']:.0f} MiB (resident)")
+
+
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--client", choices=["browser", "websocket"], default="browser",
                         help="Chromium contexts, or clients speaking Streamlit's websocket protocol (no drawing)")
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--moves", type=int, default=6, help="threshold changes per session")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="websocket clients: seconds between one move's answer and the next move")
     parser.add_argument("--stagger", type=float, default=0.5, help="seconds between two sessions' starts")
     parser.add_argument("--url", help="drive a dashboard already running at this address instead of starting one")
     parser.add_argument("--screenshots", type=Path, help="folder for pictures of pages where a step failed")
-    asyncio.run(main_async(parser.parse_args()))
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
+    report(args, asyncio.run(drive(args)))
 
 
 if __name__ == "__main__":

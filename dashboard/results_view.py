@@ -405,7 +405,11 @@ def _build_row_figures(run: state.Run, row: int) -> tuple:
 # ------------------------------------------------------------------------------------------------
 def _training_section(run: state.Run) -> None:
     result, dataset = run.result, run.dataset
-    with st.expander("Training details", expanded=False):
+    # drawn only while open (opening it reruns the page): closed, it cost every Results page its figures
+    details = st.expander("Training details", expanded=False, key="res_training_details", on_change="rerun")
+    if not details.open:
+        return
+    with details:
         c1, c2 = st.columns(2)
         loss, examples = _training_figures(run)
         c1.plotly_chart(loss, width="stretch", key="res_loss")

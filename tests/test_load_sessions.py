@@ -14,3 +14,49 @@ def test_two_sessions_at_once_see_only_their_own_data_and_results():
     assert tally.errors == []
     assert tally.cross_talk == []
     assert len(tally.answer_latencies) == 4  # every move answered with the count expected for its own file
+
+
+def test_the_closed_tab_and_the_training_details_are_drawn_once_opened(tmp_path):
+    """Only the open tab and an open expander are drawn on the Results page; opening them draws them."""
+    from tests.e2e.conftest import _free_port, serve_dashboard
+
+    file = load_sessions.write_files(tmp_path, 1)[0]
+
+    async def scenario(url):
+        session = load_sessions.ServerSession(url)
+        await session.open()
+        try:
+            await session.rerun()
+            await session.upload(file["path"])
+            await session.rerun(page="Train")
+            _, button, _ = session.find("button", "Train", prefix=True, type="primary")
+            await session.rerun(triggers=[button])
+            shown = {"first": session.charts()}
+            _, tabs, fragment = session.find_block("tab_container")
+            session.set_state(tabs, string_value="Confusion matrix and curves")
+            await session.rerun(fragment_id=fragment)
+            shown["curves tab"] = session.charts()
+            _, details, _ = session.find_block("expandable", "Training details")
+            session.set_state(details, bool_value=True)
+            await session.rerun()
+            shown["details open"] = session.charts()
+            return shown, session.errors()
+        finally:
+            await session.close()
+
+    server = serve_dashboard(_free_port(), open(tmp_path / "server.log", "w"))
+    try:
+        shown, errors = asyncio.run(scenario(next(server)))
+    finally:
+        next(server, None)
+    assert errors == []
+
+    def titled(specs, text):
+        return any(text in spec for spec in specs)
+
+    assert titled(shown["first"], "Anomaly score per test row") and titled(shown["first"], "Score distribution")
+    assert not titled(shown["first"], "Confusion matrix") and not titled(shown["first"], "ROC curve")
+    assert not titled(shown["first"], "A normal row")
+    assert titled(shown["curves tab"], "Confusion matrix") and titled(shown["curves tab"], "ROC curve")
+    assert not titled(shown["curves tab"], "Anomaly score per test row")
+    assert titled(shown["details open"], "A normal row")

@@ -249,6 +249,7 @@ class ServerSession:
         self.page_hash = ""
         self.pages: dict[str, str] = {}  # page name -> script hash
         self.elements: dict[tuple, tuple] = {}  # delta path -> (element, fragment id)
+        self.blocks: dict[tuple, tuple] = {}  # delta path -> (block: tabs, expander, ..., fragment id)
         self.widgets: dict[str, object] = {}  # widget id -> WidgetState, as last set
         self.inbox: asyncio.Queue = asyncio.Queue()
         self._reader = None
@@ -332,7 +333,7 @@ class ServerSession:
             kind = message.WhichOneof("type")
             if kind == "new_session":
                 if not fragment_id:  # a fragment's run redraws the fragment only
-                    self.elements = {}
+                    self.elements, self.blocks = {}, {}
                 if message.new_session.initialize.session_id:
                     self.session_id = message.new_session.initialize.session_id
                 self.page_hash = message.new_session.page_script_hash or self.page_hash
@@ -342,6 +343,12 @@ class ServerSession:
             elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
                 path = tuple(message.metadata.delta_path)
                 self.elements[path] = (message.delta.new_element, message.delta.fragment_id)
+            elif kind == "delta" and message.delta.WhichOneof("type") == "add_block":
+                path = tuple(message.metadata.delta_path)
+                self.blocks[path] = (message.delta.add_block, message.delta.fragment_id)
+                # what was drawn inside a redrawn container is drawn again (or is gone)
+                for stale in [p for p in self.elements if p[:len(path)] == path and len(p) > len(path)]:
+                    del self.elements[stale]
             elif kind == "script_finished":
                 if message.script_finished in (ForwardMsg.FINISHED_SUCCESSFULLY,
                                                ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY):
@@ -364,6 +371,29 @@ class ServerSession:
                 continue
             return proto, getattr(proto, "id", ""), fragment
         raise LookupError(f"no {kind} {label!r} on the page")
+
+    def find_block(self, kind: str, label: str | None = None):
+        """(block proto, widget id, fragment id) of the first ``kind`` block (tab_container, expandable, ...)."""
+        for path in sorted(self.blocks):
+            block, fragment = self.blocks[path]
+            if block.WhichOneof("type") != kind:
+                continue
+            proto = getattr(block, kind)
+            if label is not None and getattr(proto, "label", None) != label:
+                continue
+            return proto, block.id or getattr(proto, "id", ""), fragment
+        raise LookupError(f"no {kind} {label!r} on the page")
+
+    def set_state(self, widget_id: str, **value) -> None:
+        """Set a widget's value as the browser would (``string_value="..."``, ``bool_value=True``, ...)."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        self.widgets[widget_id] = WidgetState(id=widget_id, **value)
+
+    def charts(self) -> list[str]:
+        """The Plotly specifications (JSON text) the last runs drew."""
+        return [element.plotly_chart.spec for element, _ in self.elements.values()
+                if element.WhichOneof("type") == "plotly_chart"]
 
     def texts(self, container: int | None = None) -> list[str]:
         """Every text the last runs drew (in the main area 0 or the sidebar 1 when ``container`` is given)."""
@@ -436,9 +466,7 @@ class ServerSession:
         await self.rerun()
 
     def set_number(self, widget_id: str, value: float) -> None:
-        from streamlit.proto.WidgetStates_pb2 import WidgetState
-
-        self.widgets[widget_id] = WidgetState(id=widget_id, double_value=value)
+        self.set_state(widget_id, double_value=value)
 
 
 def _check_texts(tally: Tally, number: int, where: str, texts: list[str], *expected: str) -> bool:

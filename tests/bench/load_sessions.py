@@ -108,6 +108,7 @@ class Tally:
         self.cross_talk: list[str] = []
         self.latencies: list[float] = []
         self.answer_latencies: list[float] = []
+        self.answer_bytes: list[int] = []  # websocket clients: what one threshold move's answer weighed
         self.screenshots: Path | None = None  # where to save a picture of a page that failed
 
     async def check_text(self, number: int, where: str, locator, *expected: str) -> None:
@@ -252,6 +253,7 @@ class ServerSession:
         self.blocks: dict[tuple, tuple] = {}  # delta path -> (block: tabs, expander, ..., fragment id)
         self.widgets: dict[str, object] = {}  # widget id -> WidgetState, as last set
         self.inbox: asyncio.Queue = asyncio.Queue()
+        self.received_bytes = 0  # everything the server sent this session
         self._reader = None
         self.xsrf = ""
 
@@ -287,6 +289,7 @@ class ServerSession:
 
         try:
             async for data in self.socket:
+                self.received_bytes += len(data)
                 self.inbox.put_nowait((time.perf_counter(), ForwardMsg.FromString(data)))
         except Exception as error:  # the connection closed: whoever waits is told
             self.inbox.put_nowait((time.perf_counter(), error))
@@ -521,7 +524,9 @@ async def run_socket_session(url: str, number: int, tally: Tally, moves: int, de
             value, expected = (-1.0, f"{file['test_rows']:,}") if move % 2 == 0 else (1e9, "0")
             _, box, fragment = session.find("number_input", "Exact value")
             session.set_number(box, value)
+            before = session.received_bytes
             sent, finished = await session.rerun(fragment_id=fragment)
+            tally.answer_bytes.append(session.received_bytes - before)
             flagged, _, _ = session.find("metric", "Flagged")
             if flagged.body != expected:
                 others = [f for i, f in enumerate(tally.files) if i != number and f"{f['test_rows']:,}" == flagged.body]
@@ -620,6 +625,8 @@ def report(args, outcome: dict) -> None:
     if latencies.size:
         print(f"threshold latency, new count shown: p50 {np.percentile(latencies, 50):.0f} ms, "
               f"p95 {np.percentile(latencies, 95):.0f} ms, max {latencies.max():.0f} ms")
+    if tally.answer_bytes:
+        print(f"one threshold move's answer: {np.median(tally.answer_bytes) / 1024:.0f} KiB (median)")
     print(f"server peak memory: {outcome['peak_mib']:.0f} MiB (resident)")
 
 

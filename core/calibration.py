@@ -43,7 +43,11 @@ class AnomalyLikelihood:
     4. as in Numenta's filter, a likelihood above 1 - 1e-5 right after another one is lowered to
        1 - 1e-3, so that one excursion gives one alarm rather than a run of them;
     5. the calibrated score is on Numenta's log scale, ``log(1 - likelihood) / log(1e-10)``, in
-       [0, 1]: 0.3 means about one in 1,000, 0.5 one in 100,000.
+       [0, 1]: 0.3 means about one in 1,000, 0.5 one in 100,000;
+    6. given the values that were scored too (the pipeline passes them), a value beyond the range
+       of every value seen so far (the training rows included) by more than ``range_tolerance`` of
+       that range scores 1, as Numenta's NAB detector does with its "spatial anomalies": whatever
+       the raw score, a value never seen before is news.
 
     Parameters
     ----------
@@ -57,20 +61,25 @@ class AnomalyLikelihood:
         Smallest ``sigma``, as a share of the mean absolute raw score of the history.
     threshold : float, default 0.5
         Calibrated score above which a step is flagged (0.5: a likelihood of about 1 - 1e-5).
+    range_tolerance : float, default 0.05
+        Share of the range of the values seen so far that a new value must exceed it by to score 1
+        (0 = off).
     """
 
     name = "likelihood"
     #: plain values of the state besides its arrays, by name and kind (as ``BaseDetector.state_fields``)
     state_fields = {"mean_": "number", "spread_": "number", "since_estimate_": "count0"}
-    params = ("averaging_window", "history_window", "reestimation_period", "min_spread", "threshold")
+    params = ("averaging_window", "history_window", "reestimation_period", "min_spread", "threshold",
+              "range_tolerance")
 
     def __init__(self, averaging_window: int = 10, history_window: int = 8640, reestimation_period: int = 100,
-                 min_spread: float = 0.1, threshold: float = 0.5):
+                 min_spread: float = 0.1, threshold: float = 0.5, range_tolerance: float = 0.05):
         self.averaging_window = averaging_window
         self.history_window = history_window
         self.reestimation_period = reestimation_period
         self.min_spread = min_spread
         self.threshold = threshold
+        self.range_tolerance = range_tolerance
 
     # -- configuration -----------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -85,8 +94,10 @@ class AnomalyLikelihood:
         if not (1 <= averaging <= history <= 1_000_000 and 1 <= period <= 1_000_000):
             raise DataError("The likelihood needs 1 <= averaging window <= history window <= 1,000,000 and a "
                             "re-estimation period of at least 1 step.")
-        if not (0.0 < spread <= 100.0 and 0.0 <= float(self.threshold) <= 1.0):
-            raise DataError("The likelihood's smallest spread must be in (0, 100] and its threshold in [0, 1].")
+        if not (0.0 < spread <= 100.0 and 0.0 <= float(self.threshold) <= 1.0
+                and 0.0 <= float(self.range_tolerance) <= 100.0):
+            raise DataError("The likelihood's smallest spread must be in (0, 100], its threshold in [0, 1] and its "
+                            "range tolerance in [0, 100].")
         return averaging, history, period, spread
 
     def describe(self) -> str:
@@ -94,28 +105,34 @@ class AnomalyLikelihood:
                 f"{int(self.history_window)}), log scale; flagged above {float(self.threshold):g}")
 
     # -- fitting and applying ----------------------------------------------------------------
-    def fit(self, scores) -> "AnomalyLikelihood":
-        """Start from the training scores of a detector (the history the first steps are judged by)."""
+    def fit(self, scores, X=None) -> "AnomalyLikelihood":
+        """Start from the training scores of a detector (the history the first steps are judged by)
+        and, optionally, the training rows they scored (the range of values seen so far)."""
         averaging, history, _, _ = self._checked()
         values = _finite(scores)
         self.history_ = values[-history:].copy()
         self.last_likelihood_ = 0.5
+        rows = _rows(X, values.size)
+        self.low_ = rows.min(axis=0) if rows is not None else np.empty(0)
+        self.high_ = rows.max(axis=0) if rows is not None else np.empty(0)
         self._estimate()
         return self
 
-    def transform(self, scores) -> np.ndarray:
-        """Calibrated scores of the next raw scores, as a continuation; the state is left as it was."""
-        return self._run(_finite(scores), learn=False)
+    def transform(self, scores, X=None) -> np.ndarray:
+        """Calibrated scores of the next raw scores (of the rows ``X``), as a continuation; the state
+        is left as it was."""
+        return self._run(_finite(scores), _rows(X, np.size(scores)), learn=False)
 
-    def transform_and_learn(self, scores) -> np.ndarray:
+    def transform_and_learn(self, scores, X=None) -> np.ndarray:
         """Calibrated scores of the next raw scores, keeping them in the history (a stream's way)."""
-        return self._run(_finite(scores), learn=True)
+        return self._run(_finite(scores), _rows(X, np.size(scores)), learn=True)
 
-    def _run(self, values: np.ndarray, *, learn: bool) -> np.ndarray:
+    def _run(self, values: np.ndarray, rows: np.ndarray | None, *, learn: bool) -> np.ndarray:
         if not hasattr(self, "history_"):
             raise DataError("The likelihood calibration is not fitted yet.")
         averaging, history_size, period, _ = self._checked()
-        keep = (self.history_, self.mean_, self.spread_, self.since_estimate_, self.last_likelihood_)
+        keep = (self.history_, self.mean_, self.spread_, self.since_estimate_, self.last_likelihood_,
+                self.low_, self.high_)
         out = np.empty(values.size)
         history = self.history_
         # The averages of each step: the last `averaging` raw scores, those before this call included.
@@ -142,9 +159,25 @@ class AnomalyLikelihood:
             done = upto
             if self.since_estimate_ >= period:
                 self._estimate()
+        out = np.clip(out, 0.0, 1.0)
+        if rows is not None and self.low_.size == rows.shape[1] and float(self.range_tolerance) > 0:
+            out[self._beyond_range(rows)] = 1.0
         if not learn:
-            self.history_, self.mean_, self.spread_, self.since_estimate_, self.last_likelihood_ = keep
-        return np.clip(out, 0.0, 1.0)
+            (self.history_, self.mean_, self.spread_, self.since_estimate_, self.last_likelihood_,
+             self.low_, self.high_) = keep
+        return out
+
+    def _beyond_range(self, rows: np.ndarray) -> np.ndarray:
+        """Rows with a value beyond the range of the values before it by more than the tolerance;
+        the range then takes the row in."""
+        tolerance = float(self.range_tolerance)
+        # the range before each row: running extremes of the rows, starting from the known ones
+        low = np.minimum.accumulate(np.vstack([self.low_[None], rows]), axis=0)
+        high = np.maximum.accumulate(np.vstack([self.high_[None], rows]), axis=0)
+        margin = tolerance * (high[:-1] - low[:-1])
+        beyond = ((rows > high[:-1] + margin) | (rows < low[:-1] - margin)) & (margin > 0)
+        self.low_, self.high_ = low[-1], high[-1]
+        return beyond.any(axis=1)
 
     def _estimate(self) -> None:
         averaging, _, _, min_spread = self._checked()
@@ -163,6 +196,7 @@ class AnomalyLikelihood:
     # -- state (bundles and stream checkpoints) ----------------------------------------------
     def get_state(self) -> dict[str, Any]:
         return {"history_": self.history_.copy(), "last_likelihood_": np.array([self.last_likelihood_]),
+                "low_": self.low_.copy(), "high_": self.high_.copy(),
                 "mean_": self.mean_, "spread_": self.spread_, "since_estimate_": int(self.since_estimate_)}
 
     def set_state(self, state: dict[str, Any]) -> "AnomalyLikelihood":
@@ -174,10 +208,25 @@ class AnomalyLikelihood:
                 or not isinstance(since, int) or not 0 <= since < period
                 or not float(state["spread_"]) > 0):
             raise DataError("The saved state of the likelihood calibration is inconsistent.")
+        low, high = np.asarray(state["low_"], dtype=float), np.asarray(state["high_"], dtype=float)
+        if low.ndim != 1 or low.shape != high.shape or np.any(low > high):
+            raise DataError("The saved range of the likelihood calibration is inconsistent.")
         self.history_ = values
+        self.low_, self.high_ = low, high
         self.last_likelihood_ = float(last[0])
         self.mean_, self.spread_, self.since_estimate_ = float(state["mean_"]), float(state["spread_"]), since
         return self
+
+
+def _rows(X, n: int) -> np.ndarray | None:
+    """The scored rows as a finite 2-D array (one per score), or None when they are not given."""
+    if X is None:
+        return None
+    rows = np.asarray(X, dtype=float)
+    rows = rows.reshape(-1, 1) if rows.ndim == 1 else rows
+    if rows.ndim != 2 or rows.shape[0] != n or not np.all(np.isfinite(rows)):
+        raise DataError("The rows given to the calibration must be finite, one per score.")
+    return rows
 
 
 def _finite(scores) -> np.ndarray:
@@ -216,7 +265,7 @@ def make_calibration(spec) -> AnomalyLikelihood | None:
     if unknown:
         raise DataError(f"The {name} calibration has no parameter {', '.join(sorted(unknown))}.")
     try:
-        typed = {key: (float(value) if key in ("min_spread", "threshold") else int(float(value)))
+        typed = {key: (float(value) if key in ("min_spread", "threshold", "range_tolerance") else int(float(value)))
                  for key, value in params.items()}
     except (TypeError, ValueError) as exc:
         raise DataError(f"The {name} calibration's parameters must be numbers: {exc}") from exc

@@ -257,8 +257,8 @@ class DetectionPipeline(BaseEstimator):
             kind = auto_scaler_kind(normal, bounded=kind == "auto_minmax")
         self.scaler_ = Scaler(kind).fit(normal)
         self.detector_ = create_detector(self.method, threshold=self.threshold, **self.params)
-        self.detector_.fit(self.scaler_.transform(X), y if spec.supervised else None,
-                           progress=progress, should_stop=should_stop)
+        scaled = self.scaler_.transform(X)
+        self.detector_.fit(scaled, y if spec.supervised else None, progress=progress, should_stop=should_stop)
         names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(X.shape[1])]
         if len(names) != X.shape[1]:
             raise DataError(f"{len(names)} feature names for {X.shape[1]} features.")
@@ -269,18 +269,19 @@ class DetectionPipeline(BaseEstimator):
         self.threshold_description_ = self.detector_.threshold_strategy_.describe()
         self.calibration_ = make_calibration(self.calibration)
         if self.calibration_ is not None:
-            self._fit_calibration()
+            self._fit_calibration(scaled)
         return self
 
-    def _fit_calibration(self) -> None:
+    def _fit_calibration(self, X_scaled: np.ndarray) -> None:
         raw = self.detector_.decision_scores_
-        self.calibration_.fit(raw)
+        rows = X_scaled if X_scaled.shape[0] == raw.size else None
+        self.calibration_.fit(raw, rows)
         if self.threshold is None:
             self.threshold_ = float(self.calibration_.threshold)
             self.threshold_description_ = self.calibration_.describe()
             return
         # the training scores as calibrated: each judged against the training scores
-        calibrated = type(self.calibration_)(**self.calibration_.get_params()).fit(raw).transform(raw)
+        calibrated = type(self.calibration_)(**self.calibration_.get_params()).fit(raw, rows).transform(raw)
         strategy = make_threshold(self.threshold, self.detector_.default_threshold).fit(calibrated)
         self.threshold_ = float(strategy.threshold_)
         self.threshold_description_ = f"{strategy.describe()} (after {self.calibration_.describe()})"
@@ -317,16 +318,18 @@ class DetectionPipeline(BaseEstimator):
         An adaptive detector and a calibration score ``X`` as the continuation of what they have
         seen and keep learning on a copy: the pipeline is left as it was (see :meth:`score_and_learn`).
         """
-        raw = self.detector_.score_samples(self._scaled(X))
+        scaled = self._scaled(X)
+        raw = self.detector_.score_samples(scaled)
         calibration = getattr(self, "calibration_", None)
-        return raw if calibration is None else calibration.transform(raw)
+        return raw if calibration is None else calibration.transform(raw, scaled)
 
     def score_and_learn(self, X) -> np.ndarray:
         """Score the next rows in order and let an adaptive detector and the calibration learn from
         them (a stream's way: consecutive pieces give the same scores as one call on the whole)."""
-        raw = self.detector_.score_and_learn(self._scaled(X))
+        scaled = self._scaled(X)
+        raw = self.detector_.score_and_learn(scaled)
         calibration = getattr(self, "calibration_", None)
-        return raw if calibration is None else calibration.transform_and_learn(raw)
+        return raw if calibration is None else calibration.transform_and_learn(raw, scaled)
 
     @property
     def adaptive(self) -> bool:

@@ -51,17 +51,19 @@ class AnomalyLikelihood:
 
     Parameters
     ----------
-    averaging_window : int, default 10
-        Raw scores averaged into the short-term score.
-    history_window : int, default 8640
-        Raw scores kept to estimate the distribution (8640: a month of 5-minute steps).
+    averaging_window : int, default 40
+        Raw scores averaged into the short-term score (Numenta uses 10 on HTM's scores, which are
+        0 when all is predicted; the product's raw scores are never 0, and on NAB 40 did best).
+    history_window : int, default 4000
+        Raw scores kept to estimate the distribution (Numenta: 8640, a month of 5-minute steps;
+        4000, two weeks, did better on NAB).
     reestimation_period : int, default 100
         Steps between re-estimates of the distribution.
     min_spread : float, default 0.1
         Smallest ``sigma``, as a share of the mean absolute raw score of the history.
     threshold : float, default 0.5
         Calibrated score above which a step is flagged (0.5: a likelihood of about 1 - 1e-5).
-    range_tolerance : float, default 0.05
+    range_tolerance : float, default 0.03
         Share of the range of the values seen so far that a new value must exceed it by to score 1
         (0 = off).
     """
@@ -72,8 +74,8 @@ class AnomalyLikelihood:
     params = ("averaging_window", "history_window", "reestimation_period", "min_spread", "threshold",
               "range_tolerance")
 
-    def __init__(self, averaging_window: int = 10, history_window: int = 8640, reestimation_period: int = 100,
-                 min_spread: float = 0.1, threshold: float = 0.5, range_tolerance: float = 0.05):
+    def __init__(self, averaging_window: int = 40, history_window: int = 4000, reestimation_period: int = 100,
+                 min_spread: float = 0.1, threshold: float = 0.5, range_tolerance: float = 0.03):
         self.averaging_window = averaging_window
         self.history_window = history_window
         self.reestimation_period = reestimation_period

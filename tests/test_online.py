@@ -231,3 +231,26 @@ def _rewrite_checksums(data: bytes, edit) -> bytes:
         for name, blob in members.items():
             target.writestr(name, blob)
     return out.getvalue()
+
+
+def test_an_online_method_trains_on_the_train_page_and_shows_results():
+    from tests.app_support import errors, load_sample, no_crash, start, train
+
+    at = load_sample(start(), "sine_spikes")
+    at = train(at, "statistical", "sliding_zscore")
+    no_crash(at)
+    assert not errors(at)
+    assert at.title[0].value == "Results"
+    assert at.metric, "the Results page shows its metric cards"
+
+
+def test_the_train_page_offers_the_likelihood_calibration():
+    from tests.app_support import errors, load_sample, no_crash, start, train, PAGE
+
+    at = load_sample(start(), "sine_spikes")
+    at.switch_page(PAGE["train"]).run()
+    at.checkbox(key="train_calibration").check().run()
+    at = train(at, "statistical", "zscore")
+    no_crash(at)
+    assert not errors(at) and at.title[0].value == "Results"
+    assert at.session_state["ad_run"].result.pipeline.calibration == "likelihood"

@@ -126,7 +126,7 @@ class SlidingRobustZDetector(OnlineDetector):
 
     Parameters
     ----------
-    window : int, default 400
+    window : int, default 1000
         Past values the centre and spread are taken from.
     short_window : int, default 1
         Values averaged for the level-shift score (1 = off).
@@ -137,7 +137,7 @@ class SlidingRobustZDetector(OnlineDetector):
     default_threshold = "fixed:value=4"
     _STATE = ("recent", "floor")
 
-    def __init__(self, window: int = 400, short_window: int = 1, threshold=None):
+    def __init__(self, window: int = 1000, short_window: int = 1, threshold=None):
         self.window = window
         self.short_window = short_window
         self.threshold = threshold
@@ -205,7 +205,7 @@ class SlidingKNNDetector(OnlineDetector):
 
     Parameters
     ----------
-    window : int, default 1000
+    window : int, default 400
         Recent patterns kept in memory.
     lags : int, default 8
         Values per feature in a pattern (1 = the value alone).
@@ -219,7 +219,7 @@ class SlidingKNNDetector(OnlineDetector):
     default_threshold = "mean_std:k=3"
     _STATE = ("rows", "memory")
 
-    def __init__(self, window: int = 1000, lags: int = 8, n_neighbors: int = 3, threshold=None):
+    def __init__(self, window: int = 400, lags: int = 8, n_neighbors: int = 3, threshold=None):
         self.window = window
         self.lags = lags
         self.n_neighbors = n_neighbors

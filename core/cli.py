@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -31,6 +32,9 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter")
     parser.add_argument("--threshold", help="threshold strategy, e.g. mean_std:k=1, percentile:q=95, best_f1")
     parser.add_argument("--scaler", default="auto", help="auto, standard, minmax, global_minmax, robust, none")
+    parser.add_argument("--calibration", default=None,
+                        help="calibrate the scores after the method: likelihood (the anomaly likelihood, "
+                             "e.g. likelihood:averaging_window=5) or none (default)")
     parser.add_argument("--missing", choices=("error", "drop", "median", "previous"),
                         help="missing or not-a-number feature values: stop (default), drop their rows, "
                              "or fill with the column median or the previous value")
@@ -95,6 +99,9 @@ def _build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--rate", type=float, help="replay speed in records per second")
     stream.add_argument("--id-field", help="record field holding a unique id: records delivered again are "
                         "counted as duplicates instead of being scored twice")
+    stream.add_argument("--checkpoint", help="for a model that keeps learning (an online method or a "
+                        "calibration): file where its state is saved after every batch and resumed from "
+                        "(default: MODEL.checkpoint beside the bundle; 'none' to keep nothing)")
     _add_key_option(stream)
     return parser
 
@@ -135,7 +142,7 @@ def _experiment(args):
     params = {k: spec.param(k).coerce(v) for k, v in _parse_params(args.param).items()}
     return run_experiment(dataset, args.method, params, threshold=args.threshold, test_size=args.test_size,
                           seed=args.seed, split=args.split, train_fraction=args.train_fraction,
-                          scaler=args.scaler)
+                          scaler=args.scaler, calibration=args.calibration)
 
 
 def _print_summary(summary: dict, as_json: bool) -> None:
@@ -170,7 +177,7 @@ def _cmd_train(args) -> int:
         params = {k: spec.param(k).coerce(v) for k, v in _parse_params(args.param).items()}
         dataset = _load_dataset(args)
         rows = slice(None) if (dataset.y is None or spec.supervised or spec.input_kind == "windows") else dataset.y == 0
-        pipeline = DetectionPipeline(args.method, params, args.threshold, args.scaler).fit(
+        pipeline = DetectionPipeline(args.method, params, args.threshold, args.scaler, args.calibration).fit(
             dataset.X[rows], dataset.y if spec.supervised else None, feature_names=dataset.feature_names)
         path = pipeline.save(args.out, key=_bundle_key(args))
         _print_summary({**pipeline.describe(), "model": str(path)}, args.json)
@@ -216,10 +223,18 @@ def _cmd_stream(args) -> int:
     from .pipeline import DetectionPipeline
     from .streaming import run_stream
 
-    pipeline = DetectionPipeline.load(args.model, key=_bundle_key(args))
+    from .streaming.checkpoint import default_checkpoint_path
+
+    key = _bundle_key(args)
+    pipeline = DetectionPipeline.load(args.model, key=key)
+    checkpoint = None
+    if pipeline.adaptive and args.checkpoint != "none":
+        checkpoint = args.checkpoint or default_checkpoint_path(args.model)
+        if Path(checkpoint).exists():
+            print(f"note: continuing from the checkpoint {checkpoint}", file=sys.stderr)
     run_stream(pipeline, args.source, args.sink, max_records=args.max_records, timeout=args.timeout,
                time_field=args.time_field, only_anomalies=args.only_anomalies, rate=args.rate,
-               id_field=args.id_field)
+               id_field=args.id_field, checkpoint=checkpoint, key=key)
     return 0
 
 

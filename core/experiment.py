@@ -121,15 +121,16 @@ def split_masks(dataset: Dataset, method: str, *, test_size: float = 0.2, seed: 
 def run_experiment(dataset: Dataset, method: str, params: dict | None = None, *, threshold=None,
                    test_size: float = 0.2, seed: int = 21, split: str = "auto",
                    train_fraction: float | None = None, train_range=None, scaler: str = "auto",
-                   progress=None, should_stop=None) -> ExperimentResult:
+                   calibration=None, progress=None, should_stop=None) -> ExperimentResult:
     """Train ``method`` on the normal training rows of ``dataset`` and evaluate it on the rest.
 
     Parameters
     ----------
     dataset : Dataset
         From :func:`core.data.prepare`.
-    method, params, threshold, scaler
-        As for :class:`~core.pipeline.DetectionPipeline`.
+    method, params, threshold, scaler, calibration
+        As for :class:`~core.pipeline.DetectionPipeline` (``calibration="likelihood"``: the anomaly
+        likelihood after the method).
     test_size, seed, split, train_fraction, train_range
         See :func:`split_masks`.
     progress, should_stop
@@ -167,7 +168,7 @@ def run_experiment(dataset: Dataset, method: str, params: dict | None = None, *,
         raise DataError("The training part has fewer than 2 normal rows; use a larger training part.")
 
     pipeline = DetectionPipeline(method, params, None if strategy is not None and strategy.needs_labels else threshold,
-                                 scaler)
+                                 scaler, calibration)
     started = time.perf_counter()
     pipeline.fit(dataset.X[fit_mask], y[fit_mask] if spec.supervised else None,
                  feature_names=dataset.feature_names, progress=progress, should_stop=should_stop)

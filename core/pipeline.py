@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from . import bundle, signing
+from .calibration import CALIBRATIONS, make_calibration
 from .detectors.base import check_features
 from .errors import BundleError, DataError
 from .preprocessing import SCALERS, Scaler, auto_scaler_kind
@@ -32,7 +33,7 @@ _PER_FEATURE_ARRAYS = ("scaler.center", "scaler.scale", "profile.mean", "profile
 _PER_FEATURE_DETECTOR_ARRAYS = ("detector.center_", "detector.spread_", "detector.lower_", "detector.upper_",
                                 "detector.iqr_")
 _MANIFEST_FIELDS = frozenset({"method", "params", "threshold_spec", "threshold", "threshold_description",
-                              "scaler", "features"})
+                              "scaler", "features", "calibration"})
 
 
 #: Checks and words for the kinds of plain detector state (``BaseDetector.state_fields``).
@@ -105,7 +106,34 @@ def check_manifest(manifest: dict) -> None:
     if len(set(features)) != len(features):
         duplicate = next(f for f in features if features.count(f) > 1)
         raise BundleError(f"The bundle's feature list names '{duplicate[:80]}' twice; the bundle is corrupt.")
+    _check_calibration(manifest)
     _check_detector_state(manifest, spec, len(features))
+
+
+def _check_calibration(manifest: dict) -> None:
+    """The calibration record (or none) and its plain state values, before anything is built from them."""
+    record = manifest.get("calibration")
+    state = {k: v for k, v in manifest["state"].items() if k.startswith("calibration.")}
+    if record is None:
+        if state or any(k.startswith("calibration.") for k in manifest["array_keys"]):
+            raise BundleError("The bundle holds a calibration state but no calibration; it is corrupt.")
+        return
+    if not (isinstance(record, dict) and record.get("calibration") in CALIBRATIONS
+            and all(_is_number(v) for k, v in record.items() if k != "calibration")):
+        _refuse("calibration", f"a calibration ({', '.join(CALIBRATIONS)}) with numeric parameters", record)
+    try:
+        calibration = make_calibration(record)
+    except DataError as exc:
+        raise BundleError(f"The bundle's calibration is invalid: {exc}") from exc
+    fields = {f"calibration.{name}": kind for name, kind in calibration.state_fields.items()}
+    if set(state) != set(fields):
+        raise BundleError("The bundle's calibration state has unexpected or missing entries; it is corrupt.")
+    for key, kind in fields.items():
+        value = state[key]
+        valid = (_is_number(value) if kind == "number"
+                 else isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1_000_000_000)
+        if not valid:
+            _refuse(f"state.{key}", "a finite number" if kind == "number" else "a whole number", value)
 
 
 def _check_detector_state(manifest: dict, spec, n_features: int) -> None:
@@ -113,6 +141,7 @@ def _check_detector_state(manifest: dict, spec, n_features: int) -> None:
     declared = {f"detector.{name}": kind for name, kind in spec.load_class().state_fields.items()}
     allowed = {"detector.n_features_in_", "detector.threshold_", "detector.threshold_strategy_",
                "detector.history_", *declared}
+    state = {k: v for k, v in state.items() if not k.startswith("calibration.")}  # checked apart
     missing = {"detector.n_features_in_", "detector.threshold_", "detector.threshold_strategy_"} - set(state)
     if set(state) - allowed or missing:
         raise BundleError("The bundle's detector state has unexpected or missing entries; "
@@ -133,7 +162,9 @@ def _check_detector_state(manifest: dict, spec, n_features: int) -> None:
             _refuse(f"state.{key}", _STATE_KIND_WORDS[kind], state[key])
     required = set(_PER_FEATURE_ARRAYS) | {"detector.decision_scores_"}
     arrays = set(manifest["array_keys"])
-    if not required <= arrays or not all(k.startswith("detector.") for k in arrays - required):
+    if not required <= arrays or not all(k.startswith("detector.") or (k.startswith("calibration.")
+                                                                       and manifest.get("calibration") is not None)
+                                         for k in arrays - required):
         raise BundleError("The bundle's arrays are missing or unexpected; it was not made by this product.")
     estimators = ["detector.estimator_"] if spec.name in ESTIMATOR_CLASSES else []
     if manifest["estimator_keys"] != estimators:
@@ -187,13 +218,21 @@ class DetectionPipeline(BaseEstimator):
     scaler : str
         ``"auto"`` (the method's default, see :func:`core.preprocessing.auto_scaler_kind`), or a
         kind from :data:`core.preprocessing.SCALERS`.
+    calibration : str, dict or None
+        A calibration of the detector's raw scores applied after it (see :mod:`core.calibration`),
+        e.g. ``"likelihood"``; fitted on the detector's training scores. With one, :meth:`score`
+        returns calibrated scores and the threshold is on their scale (the calibration's own
+        threshold unless ``threshold`` names a strategy, which is then fitted on the calibrated
+        training scores). ``None`` or ``"none"``: raw scores.
     """
 
-    def __init__(self, method: str, params: dict | None = None, threshold=None, scaler: str = "auto"):
+    def __init__(self, method: str, params: dict | None = None, threshold=None, scaler: str = "auto",
+                 calibration=None):
         self.method = method
         self.params = dict(params or {})
         self.threshold = threshold
         self.scaler = scaler
+        self.calibration = calibration
 
     @property
     def spec(self):
@@ -218,8 +257,8 @@ class DetectionPipeline(BaseEstimator):
             kind = auto_scaler_kind(normal, bounded=kind == "auto_minmax")
         self.scaler_ = Scaler(kind).fit(normal)
         self.detector_ = create_detector(self.method, threshold=self.threshold, **self.params)
-        self.detector_.fit(self.scaler_.transform(X), y if spec.supervised else None,
-                           progress=progress, should_stop=should_stop)
+        scaled = self.scaler_.transform(X)
+        self.detector_.fit(scaled, y if spec.supervised else None, progress=progress, should_stop=should_stop)
         names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(X.shape[1])]
         if len(names) != X.shape[1]:
             raise DataError(f"{len(names)} feature names for {X.shape[1]} features.")
@@ -228,7 +267,24 @@ class DetectionPipeline(BaseEstimator):
         self.profile_std_ = normal.std(axis=0)
         self.threshold_ = float(self.detector_.threshold_)
         self.threshold_description_ = self.detector_.threshold_strategy_.describe()
+        self.calibration_ = make_calibration(self.calibration)
+        if self.calibration_ is not None:
+            self._fit_calibration(scaled)
         return self
+
+    def _fit_calibration(self, X_scaled: np.ndarray) -> None:
+        raw = self.detector_.decision_scores_
+        rows = X_scaled if X_scaled.shape[0] == raw.size else None
+        self.calibration_.fit(raw, rows)
+        if self.threshold is None:
+            self.threshold_ = float(self.calibration_.threshold)
+            self.threshold_description_ = self.calibration_.describe()
+            return
+        # the training scores as calibrated: each judged against the training scores
+        calibrated = type(self.calibration_)(**self.calibration_.get_params()).fit(raw, rows).transform(raw)
+        strategy = make_threshold(self.threshold, self.detector_.default_threshold).fit(calibrated)
+        self.threshold_ = float(strategy.threshold_)
+        self.threshold_description_ = f"{strategy.describe()} (after {self.calibration_.describe()})"
 
     # -- scoring -----------------------------------------------------------------------------
     def _matrix(self, X) -> np.ndarray:
@@ -257,8 +313,29 @@ class DetectionPipeline(BaseEstimator):
         return getattr(self.detector_, "device_", "cpu")
 
     def score(self, X) -> np.ndarray:
-        """Anomaly score per row (or per time step for window methods); higher = more anomalous."""
-        return self.detector_.score_samples(self._scaled(X))
+        """Anomaly score per row (or per time step for window methods); higher = more anomalous.
+
+        An adaptive detector and a calibration score ``X`` as the continuation of what they have
+        seen and keep learning on a copy: the pipeline is left as it was (see :meth:`score_and_learn`).
+        """
+        scaled = self._scaled(X)
+        raw = self.detector_.score_samples(scaled)
+        calibration = getattr(self, "calibration_", None)
+        return raw if calibration is None else calibration.transform(raw, scaled)
+
+    def score_and_learn(self, X) -> np.ndarray:
+        """Score the next rows in order and let an adaptive detector and the calibration learn from
+        them (a stream's way: consecutive pieces give the same scores as one call on the whole)."""
+        scaled = self._scaled(X)
+        raw = self.detector_.score_and_learn(scaled)
+        calibration = getattr(self, "calibration_", None)
+        return raw if calibration is None else calibration.transform_and_learn(raw, scaled)
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether scoring changes the pipeline's state (an adaptive detector or a calibration)."""
+        check_is_fitted(self, "threshold_")
+        return bool(self.detector_.step_context().adaptive or getattr(self, "calibration_", None) is not None)
 
     def predict(self, X) -> np.ndarray:
         """0/1 flags at the pipeline's threshold."""
@@ -296,6 +373,9 @@ class DetectionPipeline(BaseEstimator):
         scaler_state = self.scaler_.get_state()
         state.update({"scaler.center": scaler_state["center"], "scaler.scale": scaler_state["scale"],
                       "profile.mean": self.profile_mean_, "profile.std": self.profile_std_})
+        calibration = getattr(self, "calibration_", None)
+        if calibration is not None:
+            state.update({f"calibration.{k}": v for k, v in calibration.get_state().items()})
         manifest = {
             "method": self.method,
             "params": self.params,
@@ -304,6 +384,7 @@ class DetectionPipeline(BaseEstimator):
             "threshold_description": self.threshold_description_,
             "scaler": scaler_state["kind"],
             "features": self.feature_names_,
+            "calibration": None if calibration is None else calibration.to_dict(),
         }
         return bundle.dumps(manifest, state, key=key)
 
@@ -328,10 +409,15 @@ class DetectionPipeline(BaseEstimator):
         try:
             n_features = len(manifest["features"])
             _check_arrays(state, n_features)
-            pipeline = cls(manifest["method"], manifest["params"], manifest["threshold_spec"], manifest["scaler"])
+            pipeline = cls(manifest["method"], manifest["params"], manifest["threshold_spec"], manifest["scaler"],
+                           manifest.get("calibration"))
             pipeline.detector_ = create_detector(pipeline.method, threshold=pipeline.threshold, **pipeline.params)
             prefix = "detector."
             detector_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            pipeline.calibration_ = make_calibration(pipeline.calibration)
+            if pipeline.calibration_ is not None:
+                pipeline.calibration_.set_state(
+                    {k[len("calibration."):]: v for k, v in state.items() if k.startswith("calibration.")})
             if "estimator_" in detector_state:
                 check_loaded(detector_state["estimator_"], pipeline.method)
             if pipeline.spec.heavy_framework == "torch":
@@ -381,6 +467,8 @@ class DetectionPipeline(BaseEstimator):
 
     def describe(self) -> dict[str, Any]:
         """Settings in plain values, for reports and the UI."""
+        calibration = getattr(self, "calibration_", None)
         return {"method": self.method, "label": self.spec.label, "params": self.params,
                 "scaler": self.scaler_.kind, "threshold": self.threshold_,
+                "calibration": None if calibration is None else calibration.to_dict(),
                 "threshold_description": self.threshold_description_, "features": self.feature_names_}

@@ -104,8 +104,11 @@ PLAIN_LABELS = {
     "gamma": "Kernel width (0 = automatic)",
     "hidden": "Layer sizes (units)",
     "hidden_size": "LSTM units",
+    "error_rate": "How fast the typical error follows new errors (0-1)",
+    "forgetting": "Weight the past keeps at each step (0.5-1)",
     "k": "Fence width (in IQRs)",
     "kernel_size": "Kernel length (time steps)",
+    "lags": "Past values per pattern (time steps)",
     "latent_size": "Code size (units)",
     "learning_rate": "Learning rate",
     "max_depth": "Deepest tree level (0 = unlimited)",
@@ -119,6 +122,7 @@ PLAIN_LABELS = {
     "patience": "Stop after this many epochs without improvement (0 = never)",
     "random_state": "Random seed",
     "robust": "Resist outliers (median and MAD)",
+    "short_window": "Values averaged for level shifts (time steps, 1 = off)",
     "stride": "Step between training windows (time steps)",
     "validation_fraction": "Share held out for validation (0-0.5)",
     "window": "Window length (time steps)",
@@ -256,6 +260,33 @@ register(MethodSpec(
      ParamSpec("kernel_size", "int", 7, "Convolution kernel length.", 3, 101),
      *_training(50, 64, 1e-3, 5), SEED, DEVICE),
     heavy_framework="torch", reconstruction=True))
+
+# Online detectors: they keep learning while the series arrives (adaptive, see core.detectors.online).
+register(MethodSpec(
+    "sliding_zscore", "Sliding-window robust z (online)", "statistical", "windows",
+    "Robust z-score of each new value against the median and MAD of the values just before it; keeps learning.",
+    "online:SlidingRobustZDetector",
+    (ParamSpec("window", "int", 1000, "Past values the median and MAD are taken from.", 2, 100000,
+               label="Past values compared (time steps)"),
+     ParamSpec("short_window", "int", 1, "Also score the mean of this many latest values, for small level "
+               "shifts (1 = off).", 1, 10000)),
+    default_scaler="none"))
+register(MethodSpec(
+    "sliding_knn", "Sliding-window kNN (online)", "classical", "windows",
+    "Distance from the latest pattern of values to its nearest neighbours among recent patterns; keeps learning.",
+    "online:SlidingKNNDetector",
+    (ParamSpec("window", "int", 400, "Recent patterns kept in memory and compared.", 1, 20000,
+               label="Recent patterns remembered"),
+     ParamSpec("lags", "int", 8, "Values per feature in a pattern (1 = the value alone).", 1, 500),
+     ParamSpec("n_neighbors", "int", 3, "Which neighbour's distance is the score.", 1, 100))))
+register(MethodSpec(
+    "online_forecast", "Online forecast error", "statistical", "windows",
+    "Forecasts each value from the ones before it (autoregression updated every step) and scores the surprise.",
+    "online:OnlineForecastDetector",
+    (ParamSpec("lags", "int", 6, "Past values the forecast uses.", 1, 100, label="Past values used (time steps)"),
+     ParamSpec("forgetting", "float", 0.995, "Weight kept by the past at each step (1 = never forget).", 0.5, 1.0),
+     ParamSpec("error_rate", "float", 0.02, "Rate at which the typical error follows new errors.", 0.0001, 0.9)),
+    default_scaler="standard"))
 
 
 def get_method(name: str) -> MethodSpec:

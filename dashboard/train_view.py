@@ -51,6 +51,7 @@ def render() -> None:
     params = _params(spec)
     options = _training_data(dataset, spec)
     options["threshold"] = _threshold(dataset)
+    options["calibration"] = _calibration()
     _device(spec)
     disabled = spec.supervised and dataset.y is None
     if disabled:
@@ -187,6 +188,17 @@ def _threshold(dataset):
             st.caption("A quarter of the training part is held out to choose it.")
             return "best_f1"
     return None
+
+
+def _calibration() -> str | None:
+    """The anomaly-likelihood calibration of the scores, or none (see core.calibration)."""
+    with st.expander("Calibration", expanded=False):
+        chosen = st.checkbox(
+            "Score how unlikely the latest scores are (anomaly likelihood)", key="train_calibration",
+            help="The method's scores become 0..1: how unusual the average of the latest scores is given the "
+                 "scores before them, and 1 for a value beyond any seen so far. Flagged above 0.5 (about one "
+                 "in 100,000). Suits series that keep arriving; the model keeps learning as it scores.")
+    return "likelihood" if chosen else None
 
 
 def _preload(spec) -> None:

@@ -30,8 +30,10 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
+from .. import signing
 from ..errors import CoreError, DataError
 from ..pipeline import DetectionPipeline
+from . import checkpoint as checkpoints
 from .records import RecentIds, RecordParser
 from .scorer import StreamScorer
 from .sinks import CallbackSink, CSVSink, KafkaSink, MQTTSink, QueueSink, Sink, StdoutSink
@@ -157,11 +159,21 @@ class StreamRunner:
         Record field holding a unique id. A record whose id was already seen in this run (an
         at-least-once source delivering it again) is dropped with reason ``"duplicate"`` and
         written to the sinks as such, instead of being scored twice.
+    checkpoint : str or Path, optional
+        For an adaptive pipeline (see :attr:`DetectionPipeline.adaptive`): the file where what it
+        learned is saved after every written batch (see :mod:`core.streaming.checkpoint`); when the
+        file exists at the start, the stream continues from it.
+    key : signing key for the checkpoint (default: the configured one).
     """
 
     def __init__(self, pipeline: DetectionPipeline, source: Source, sinks, *, time_field: str | None = None,
                  only_anomalies: bool = False, max_records: int | None = None, timeout: float | None = None,
-                 csv_columns=None, id_field: str | None = None):
+                 csv_columns=None, id_field: str | None = None, checkpoint=None, key=signing.FROM_ENVIRONMENT):
+        self.checkpoint = checkpoint if checkpoint is not None and pipeline.adaptive else None
+        self.key = key
+        self.resumed = False
+        if self.checkpoint is not None:
+            pipeline, self.resumed = checkpoints.resume(pipeline, self.checkpoint, key=key)
         self.pipeline = pipeline
         self.source = source
         self.sinks: list[Sink] = list(sinks) if isinstance(sinks, (list, tuple)) else [sinks]
@@ -250,6 +262,8 @@ class StreamRunner:
         records = [record for _, record in output]
         for sink in self.sinks:
             sink.write(records)
+        if self.checkpoint is not None and parsed.positions:  # before the source acknowledges the batch
+            checkpoints.save(self.pipeline, self.checkpoint, key=self.key)
         written = time.time()
         latencies = [written - arrival(p) for p in parsed.positions[-200:]]
         return {"scored": len(parsed.positions) - warmup, "anomalies": anomalies, "malformed": len(parsed.errors),
@@ -399,7 +413,8 @@ def make_sink(url, feature_names) -> Sink:
 
 def run_stream(model_path, source_url, sink_url="stdout", *, max_records: int | None = None,
                timeout: float | None = None, time_field: str | None = None, only_anomalies: bool = False,
-               rate: float | None = None, report=True, id_field: str | None = None, **source_options) -> dict:
+               rate: float | None = None, report=True, id_field: str | None = None, checkpoint=None,
+               key=signing.FROM_ENVIRONMENT, **source_options) -> dict:
     """Score a stream with a saved model until it ends, ``max_records`` or ``timeout``.
 
     Parameters
@@ -409,7 +424,7 @@ def run_stream(model_path, source_url, sink_url="stdout", *, max_records: int | 
         See :func:`make_source`.
     sink_url : str, Sink, callable or list of them
         See :func:`make_sink`.
-    max_records, timeout, time_field, only_anomalies, id_field : see :class:`StreamRunner`.
+    max_records, timeout, time_field, only_anomalies, id_field, checkpoint, key : see :class:`StreamRunner`.
     rate : float, optional
         Replay speed in records/s (overrides ``?rate=`` of a replay URL).
     report : bool or text stream
@@ -428,7 +443,8 @@ def run_stream(model_path, source_url, sink_url="stdout", *, max_records: int | 
     sink_urls = sink_url if isinstance(sink_url, (list, tuple)) else [sink_url]
     sinks = [make_sink(s, pipeline.feature_names_) for s in sink_urls]
     runner = StreamRunner(pipeline, source, sinks, time_field=time_field, only_anomalies=only_anomalies,
-                          max_records=max_records, timeout=timeout, id_field=id_field)
+                          max_records=max_records, timeout=timeout, id_field=id_field, checkpoint=checkpoint,
+                          key=key)
     try:
         runner.run()
     except KeyboardInterrupt:

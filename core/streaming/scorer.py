@@ -34,13 +34,16 @@ class StreamScorer:
     def __init__(self, pipeline: DetectionPipeline):
         self.pipeline = pipeline
         self.threshold = float(pipeline.threshold_)
-        self.window = window_length(pipeline)
+        # an adaptive pipeline carries its own past in its state: no buffer (see score)
+        self.window = None if pipeline.adaptive else window_length(pipeline)
         self._buffer: deque | None = deque(maxlen=self.window) if self.window else None
 
     def score(self, X: np.ndarray) -> np.ndarray:
         """One score per row of ``X`` (rows in arrival order); ``NaN`` while a window model warms up."""
         if X.shape[0] == 0:
             return np.empty(0)
+        if self.pipeline.adaptive:  # the model carries its own past and learns from every row
+            return np.asarray(self.pipeline.score_and_learn(X), dtype=float)
         if self._buffer is None:
             return np.asarray(self.pipeline.score(X), dtype=float)
         scores = np.full(X.shape[0], np.nan)

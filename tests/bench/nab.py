@@ -2,7 +2,8 @@
 
     python -m tests.bench.nab [--methods zscore knn ...] [--series realKnownCause nyc_taxi ...]
                               [--data-dir ../shared/data/nab] [--fast] [--max-buffer 20]
-                              [--calibration past_rank|robust_z]
+                              [--calibration past_rank|robust_z|likelihood[:key=value,...]]
+                              [--param METHOD.KEY=VALUE ...]
 
 Protocol, per series (all 58 by default): a :class:`~core.pipeline.DetectionPipeline` (the
 method's default scaler and parameters) is fitted on NAB's probationary period, the first
@@ -17,7 +18,13 @@ excursion stops ranking near the top once the past holds it, so one anomaly rais
 alarms rather than hundreds (NAB charges every false alarm). ``--calibration robust_z`` is a fixed
 squashing instead: ``z / (1 + z)`` for the robust z-score ``z > 0`` of the raw score against the
 probationary scores (median and 1.4826 x MAD, or the standard deviation when the MAD is 0).
-PR-AUC and VUS-PR are computed from the raw scores and do not depend on this choice.
+``--calibration likelihood`` is the product's own anomaly likelihood
+(:class:`core.calibration.AnomalyLikelihood`, the pipeline's ``calibration="likelihood"``): the
+pipeline is fitted with it, scores the rows after the probationary period with
+``score_and_learn`` and its calibrated scores (already in [0, 1]) go to NAB as they are;
+``likelihood:averaging_window=3,min_spread=0.2`` sets its parameters. PR-AUC and VUS-PR are
+computed from the raw scores (with ``likelihood``, from the calibrated ones).
+``--param sliding_knn.window=500`` sets a method's parameter (the defaults otherwise).
 
 The anomaly scores are marked with NAB's scorer (:mod:`tests.bench.nab_scorer`): the threshold
 that maximises the corpus total, per profile, normalised to 0 (null detector) .. 100 (perfect). Per group, the same corpus threshold is
@@ -45,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from core.detectors.base import BaseDetector
+from core.calibration import make_calibration
 from core.errors import CoreError
 from core.metrics_ts import pr_auc, vus_pr
 from core.pipeline import DetectionPipeline
@@ -129,15 +137,21 @@ def select_series(all_names: list[str], wanted: list[str] | None) -> list[str]:
     return chosen
 
 
-def run_series(method: str, params: dict, values: np.ndarray, n_train: int) -> dict:
-    """Fit on the probationary rows, score every row; raw scores and timings."""
-    pipeline = DetectionPipeline(method, params)
+def run_series(method: str, params: dict, values: np.ndarray, n_train: int, calibration=None) -> dict:
+    """Fit on the probationary rows, score every row; raw scores and timings.
+
+    With a ``calibration`` (the product's, inside the pipeline), the rows after the probationary
+    period are scored in order with ``score_and_learn`` and the probationary rows get 0 (NAB does
+    not score them)."""
+    pipeline = DetectionPipeline(method, params, calibration=calibration)
     started = time.perf_counter()
     pipeline.fit(values[:n_train])
     fit_s = time.perf_counter() - started
     detector = pipeline.detector_
     started = time.perf_counter()
-    if detector.step_context().adaptive:
+    if calibration is not None:
+        raw = np.concatenate([np.zeros(n_train), pipeline.score_and_learn(values[n_train:])])
+    elif detector.step_context().adaptive:
         raw = np.concatenate([pipeline.score(values[:n_train]),
                               detector.score_and_learn(pipeline.scaler_.transform(values[n_train:]))])
     else:
@@ -175,11 +189,29 @@ def main(argv=None) -> int:
                         help="groups (realKnownCause), file stems (nyc_taxi) or group/file.csv; default all 58")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="NAB folder (data/, labels/, config/)")
     parser.add_argument("--fast", action="store_true", help=f"reduced deep settings: {FAST_PARAMS}")
-    parser.add_argument("--calibration", choices=sorted(CALIBRATIONS), default="past_rank",
-                        help="raw score to NAB's [0, 1]: rank among past scores (default) or robust z squashed")
+    parser.add_argument("--calibration", default="past_rank",
+                        help="raw score to NAB's [0, 1]: past_rank (rank among past scores, default), robust_z "
+                             "(robust z squashed) or likelihood[:key=value,...] (the product's anomaly likelihood)")
+    parser.add_argument("--param", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                        help="a method parameter (repeatable), e.g. sliding_knn.window=500")
     parser.add_argument("--max-buffer", type=int, default=20, help="largest VUS-PR buffer, in steps")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default artifacts/nab_<time>.json)")
     args = parser.parse_args(argv)
+    product_calibration = None
+    if args.calibration not in CALIBRATIONS:
+        try:
+            product_calibration = make_calibration(args.calibration)
+        except CoreError as exc:
+            parser.error(f"--calibration: {exc}")
+        if product_calibration is None:
+            parser.error("--calibration none gives no [0, 1] scores; use past_rank, robust_z or likelihood")
+    overrides: dict[str, dict] = {}
+    for item in args.param:
+        target, _, value = item.partition("=")
+        method_name, _, key = target.partition(".")
+        if not key or not value:
+            parser.error(f"--param wants METHOD.KEY=VALUE, got {item!r}")
+        overrides.setdefault(method_name, {})[key] = value
 
     data_dir = args.data_dir if args.data_dir.is_absolute() else Path.cwd() / args.data_dir
     profiles = load_profiles(data_dir / "config" / "profiles.json")
@@ -201,13 +233,15 @@ def main(argv=None) -> int:
     results: dict[str, dict] = {}
     for method in methods:
         params = dict(FAST_PARAMS.get(method, {})) if args.fast else {}
+        params.update(overrides.get(method, {}))
         anomaly, rows, errors = {}, [], {}
         lookahead = None
         for layout in layouts:
             values = series[layout.name]
             n_train = probationary_length(values.shape[0])
             try:
-                row = run_series(method, params, values, n_train)
+                row = run_series(method, params, values, n_train,
+                                 None if product_calibration is None else args.calibration)
             except CoreError as exc:
                 # a series the method cannot handle counts as flagging nothing there
                 if str(exc) not in errors.values():  # say each distinct reason once
@@ -216,7 +250,8 @@ def main(argv=None) -> int:
                 anomaly[layout.name] = np.zeros(values.shape[0])
                 continue
             lookahead = row["looks_ahead"]
-            anomaly[layout.name] = CALIBRATIONS[args.calibration](row["raw"], n_train)
+            anomaly[layout.name] = (row["raw"] if product_calibration is not None
+                                    else CALIBRATIONS[args.calibration](row["raw"], n_train))
             labels, scored = layout.in_window, layout.scored
             ranking = {}
             if labels[scored].any():

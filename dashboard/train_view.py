@@ -36,12 +36,12 @@ def render() -> None:
         st.info("Load data and set its columns first.", icon=":material/table_chart:")
         link("data", "Go to the Data page", icon=":material/arrow_back:")
         return
-    if job is not None and not job.running:
+    if job is not None and not job.running:  # it ended while this session was on another page
         _finish(job, open_results=False)
         job = None
     if job is not None:
         st.subheader(f"Training {state.job_settings().get('label', job.method)}")
-        _follow(job)
+        _follow(job)  # returns only by switching pages or rerunning
         return
     message = state.notice()
     if message:
@@ -61,7 +61,7 @@ def render() -> None:
         job = TrainingJob(dataset, spec.name, params, **options).start(current_session_id())
         state.start_job(job, {"method": spec.name, "label": spec.label, "params": params, **options})
         if spec.family == "deep":
-            st.rerun()  # epochs, a loss curve and Cancel: followed by a timed fragment
+            st.rerun()  # epochs, a loss curve and Cancel: followed by _follow in the next run
         with st.spinner(f"Training {spec.label}…"):  # no epochs to show and nothing to cancel between
             while job.running:
                 time.sleep(0.05)
@@ -226,35 +226,45 @@ def _device(spec) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-@st.fragment(run_every=0.5)
+#: How often the progress of a running training is redrawn.
+FOLLOW_SECONDS = 0.3
+
+
 def _follow(job: TrainingJob) -> None:
-    """Progress of a running job, refreshed twice a second; when it ends, the whole page reruns.
+    """Draw the progress of a running job until it ends, then open its results.
 
-    A timed fragment instead of a waiting loop: the page finishes rendering (nothing stays greyed
-    out), Cancel answers at once, and leaving the page does not stop the training. The outcome is
-    stored by a full run of the page (:func:`_finish`), never from inside the fragment.
+    The wait runs in the page's own script run, and the switch to the Results page is made by that
+    same run once the job has ended: nothing depends on the browser asking again in time (a timed
+    fragment's late tick, sent while the page switched, could blank the Results page on a busy
+    machine). Cancel, or a click on another page, makes Streamlit stop this run at its next redraw
+    and start a new one; the training thread carries on until it is cancelled or done.
     """
-    with friendly_errors("following the training"):
-        _follow_body(job)
-
-
-def _follow_body(job: TrainingJob) -> None:
-    if not job.running:
-        st.rerun()  # the whole page, which stores the outcome
     if st.button("Cancel", icon=":material/stop:", key="train_cancel") or job.stop_event.is_set():
         job.cancel()
         st.caption("Cancelling after the current epoch…")
-    _draw_progress(job)
+    bar, curve = st.empty(), st.empty()
+    with st.sidebar:  # this run never reaches the router's own sidebar: draw it now, not greyed out
+        from dashboard.sidebar import render as render_sidebar
+
+        render_sidebar()
+    drawn = -1
+    while job.running:
+        progress = list(job.progress)
+        with friendly_errors("following the training"):
+            _draw_bar(bar, progress, job.elapsed)
+            if len(progress) != drawn and progress:
+                drawn = len(progress)
+                curve.plotly_chart(charts.loss_curves(_history(progress)), width="stretch")
+        time.sleep(FOLLOW_SECONDS)
+    _finish(job, open_results=True)
+    st.rerun()
 
 
 def _finish(job: TrainingJob, open_results: bool) -> None:
     """Store a finished job's result, or say why there is none.
 
-    ``open_results`` switches to the Results page. Only a run that never showed the progress
-    fragment may switch: after a timed fragment has been on the page, Streamlit's browser side
-    can send one more fragment tick during the switch, and that tick, run as the Train page,
-    blanked the Results page (the sidebar already showing the new model). After a followed
-    training the Train page says it is done and links to the results instead.
+    ``open_results`` switches to the Results page (from a full run of the page, never from a
+    fragment); otherwise the Train page shows the outcome with a link to the results.
     """
     settings = state.job_settings()
     state.end_job()
@@ -273,10 +283,14 @@ def _finish(job: TrainingJob, open_results: bool) -> None:
                 pass
 
 
-def _draw_progress(job) -> None:
-    progress = list(job.progress)
+def _history(progress) -> dict:
+    return {"train_loss": [p[2] for p in progress if p[2] is not None],
+            "val_loss": [p[3] for p in progress if p[3] is not None]}
+
+
+def _draw_bar(slot, progress, elapsed: float) -> None:
     if not progress:
-        st.progress(0.0, text=f"Training… {job.elapsed:.0f} s")
+        slot.progress(0.0, text=f"Training… {elapsed:.0f} s")
         return
     epoch, total, train_loss, val_loss = progress[-1]
     text = f"Epoch {epoch}/{total}"
@@ -284,7 +298,4 @@ def _draw_progress(job) -> None:
         text += f" · training loss {train_loss:.4g}"
     if val_loss is not None:
         text += f" · validation loss {val_loss:.4g}"
-    st.progress(min(1.0, epoch / max(1, total)), text=text + f" · {job.elapsed:.0f} s")
-    history = {"train_loss": [p[2] for p in progress if p[2] is not None],
-               "val_loss": [p[3] for p in progress if p[3] is not None]}
-    st.plotly_chart(charts.loss_curves(history), width="stretch", key="live_loss")
+    slot.progress(min(1.0, epoch / max(1, total)), text=text + f" · {elapsed:.0f} s")

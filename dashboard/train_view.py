@@ -247,6 +247,7 @@ def _follow(job: TrainingJob) -> None:
         from dashboard.sidebar import render as render_sidebar
 
         render_sidebar()
+    waits = _browser_can_interrupt()
     drawn = -1
     while job.running:
         progress = list(job.progress)
@@ -255,9 +256,22 @@ def _follow(job: TrainingJob) -> None:
             if len(progress) != drawn and progress:
                 drawn = len(progress)
                 curve.plotly_chart(charts.loss_curves(_history(progress)), width="stretch")
+        if not waits:
+            return
         time.sleep(FOLLOW_SECONDS)
     _finish(job, open_results=True)
     st.rerun()
+
+
+def _browser_can_interrupt() -> bool:
+    """Whether this run is served to a browser, whose clicks stop a waiting run and start a new one.
+
+    Streamlit's AppTest runs pages against a stand-in runtime that cannot interrupt a run: there
+    the progress is drawn once and each later run draws it again.
+    """
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and type(Runtime.instance()) is Runtime
 
 
 def _finish(job: TrainingJob, open_results: bool) -> None:

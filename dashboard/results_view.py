@@ -68,7 +68,34 @@ def _keys(run: state.Run) -> dict[str, str]:
     tag = f"{int(run.created * 1000)}"
     return {"strategy": f"thr_strategy_{tag}", "slider": f"thr_slider_{tag}", "number": f"thr_number_{tag}",
             "param": f"thr_param_{tag}", "event": f"thr_events_{tag}", "gap": f"thr_gap_{tag}",
-            "drag": f"thr_drag_{tag}"}
+            "drag": f"thr_drag_{tag}", "features": f"thr_features_{tag}", "zoom": f"thr_zoom_{tag}",
+            "zoom_box": f"thr_zoom_box_{tag}"}
+
+
+#: Most sensors drawn at once on the series chart.
+MAX_DRAWN_FEATURES = 8
+
+
+def driving_features(run: state.Run, top: int = 4) -> list[int]:
+    """Indices of the features that stand out most at the points flagged at the trained threshold.
+
+    For every flagged point, each feature's distance from its normal mean in normal standard
+    deviations; the features with the largest mean distance come first. Without flagged points,
+    the first features of the file.
+    """
+    cached = run.cache.get("driving_features")
+    if cached is None:
+        names = run.dataset.feature_names
+        flagged = np.flatnonzero(run.result.scores > run.result.threshold)
+        cached = list(range(len(names)))
+        if flagged.size and len(names) > 1:
+            if flagged.size > 20_000:
+                flagged = flagged[np.linspace(0, flagged.size - 1, 20_000).round().astype(int)]
+            mean, std = run.result.pipeline.normal_profile()
+            distance = np.abs(run.dataset.X[flagged] - mean) / np.where(std > 0, std, 1.0)
+            cached = [int(i) for i in np.argsort(-np.nanmean(distance, axis=0), kind="stable")]
+        run.cache["driving_features"] = cached
+    return cached[:top]
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -86,13 +113,14 @@ def _threshold_section(run: state.Run) -> None:
     ctx = run.cache["context"]
     threshold = _threshold_controls(run, ctx)
     st.session_state[state.THRESHOLD] = threshold
-    zoom = None
+    zoom = features = None
     keys = _keys(run)
     if ctx.is_series:
-        zoom = st.session_state.get(keys["event"] + "_zoom")
+        zoom = st.session_state.get(keys["zoom"]) or st.session_state.get(keys["event"] + "_zoom")
+        features = _drawn_features(run, st.session_state.get(keys["features"]))
     gap = int(st.session_state.get(keys["gap"], 0))
-    dragmode = "select" if st.session_state.get(keys["drag"]) == DRAG_SELECT else "zoom"
-    out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode=dragmode)
+    # a dragged box is reported back to the page: it zooms in (at full resolution) or picks a range
+    out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode="select", features=features)
     _cards(out["metrics"], ctx.view.at(run.result.threshold), ctx.view.labelled)
     figures = out["figures"]
     if ctx.is_series:
@@ -196,17 +224,49 @@ def ctx_rows(metrics: dict) -> int:
     return int(sum(metrics.get(k, 0) for k in ("tn", "fp", "fn", "tp")))
 
 
+def _drawn_features(run: state.Run, chosen) -> list[int]:
+    """Column indices to draw: the names picked on the page, else the features driving the flags."""
+    names = [str(n) for n in run.dataset.feature_names]
+    if chosen:
+        picked = [names.index(n) for n in chosen if n in names]
+        if picked:
+            return picked
+    return driving_features(run)
+
+
 def _series(run: state.Run, ctx: ResultContext, figure, events: pd.DataFrame, threshold: float) -> None:
     keys = _keys(run)
     st.subheader("Over time")
+    names = [str(n) for n in run.dataset.feature_names]
+    if len(names) > 1:
+        st.multiselect("Sensors drawn", names, default=[names[i] for i in driving_features(run)],
+                       key=keys["features"], max_selections=MAX_DRAWN_FEATURES,
+                       help="At first, the features that stand out most at the flagged points.")
     c1, c2 = st.columns([3, 2], vertical_alignment="center")
     c1.caption("Orange: flagged points and detected events · red shading: labelled anomalies · grey: training "
-               "range. Double-click the chart to zoom back out.")
-    c2.segmented_control("Dragging on the chart will", [DRAG_ZOOM, DRAG_SELECT], default=DRAG_ZOOM,
-                         key=keys["drag"], label_visibility="collapsed")
+               "range.")
+    mode = c2.segmented_control("Dragging on the chart will", [DRAG_ZOOM, DRAG_SELECT], default=DRAG_ZOOM,
+                                key=keys["drag"], label_visibility="collapsed")
     state_chart = st.plotly_chart(figure, width="stretch", key=f"res_series_{keys['event']}", on_select="rerun",
                                   selection_mode=("box",))
     box = _box_range(state_chart)
+    if box is not None and mode != DRAG_SELECT:
+        if st.session_state.get(keys["zoom_box"]) != box:  # a new box: zoom to it, once
+            st.session_state[keys["zoom_box"]] = box
+            st.session_state[keys["zoom"]] = tuple(pd.Timestamp(v).value / 1e6 for v in box)  # epoch ms, as drawn
+            st.rerun(scope="fragment")
+        box = None
+    zoomed = st.session_state.get(keys["zoom"])
+    if zoomed is not None:
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        low, high = (pd.Timestamp(v, unit="ms") for v in zoomed)
+        inside = int(np.count_nonzero((ctx.x_axis >= zoomed[0]) & (ctx.x_axis <= zoomed[1])))
+        drawn = "every one drawn" if inside <= charts.MAX_SERIES_POINTS else "drawn at full resolution"
+        c1.caption(f":material/zoom_in: {low:%Y-%m-%d %H:%M} to {high:%Y-%m-%d %H:%M}: {inside:,} readings, "
+                   f"{drawn}.")
+        if c2.button("Show the whole series", icon=":material/zoom_out:", key="res_zoom_out"):
+            st.session_state.pop(keys["zoom"], None)
+            st.rerun(scope="fragment")
     if box is not None:
         start, end = box
         c1, c2 = st.columns([3, 1], vertical_alignment="center")

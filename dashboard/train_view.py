@@ -18,6 +18,11 @@ FAMILIES = {
     "classical": ("Classical ML", "scikit-learn detectors: forests, neighbours, kernels, PCA."),
     "deep": ("Deep learning", "Autoencoders that learn to reconstruct normal data (PyTorch / TensorFlow)."),
 }
+#: The method a newcomer finds selected, per family. k-nearest neighbours at its default threshold
+#: has the best or nearly the best F1 of every method on the bundled sensor sample (0.83),
+#: ECG5000 (0.97) and the heartbeat sample, and is among the best on NAB, so it opens the page.
+DEFAULT_FAMILY = "classical"
+DEFAULT_METHODS = {"statistical": "zscore", "classical": "knn"}
 THRESHOLD_CHOICES = {
     "default": "Method's default",
     "mean_std": "Mean + k·std of training scores",
@@ -79,9 +84,10 @@ def _method_picker(dataset):
     st.subheader("Method")
     families = [f for f in FAMILIES if list_methods(family=f)]
     family = st.radio("Family", families, format_func=lambda f: FAMILIES[f][0], horizontal=True,
+                      index=families.index(DEFAULT_FAMILY) if DEFAULT_FAMILY in families else 0,
                       captions=[FAMILIES[f][1] for f in families], key="train_family", label_visibility="collapsed")
     methods = list_methods(family=family)
-    default = "zscore" if family == "statistical" else ("isolation_forest" if family == "classical" else None)
+    default = DEFAULT_METHODS.get(family)
     names = [m.name for m in methods]
     method = st.selectbox("Method", names, index=names.index(default) if default in names else 0,
                           format_func=lambda n: get_method(n).label, key=f"train_method_{family}")

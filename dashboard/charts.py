@@ -358,7 +358,12 @@ def score_histogram(hist: Histogram, threshold: float, strategies: dict[str, flo
             rules.append((where, (labels or {}).get(name, name)))
     rules.sort()
     span = float(hist.edges[-1] - hist.edges[0]) or 1.0
-    for (where, text), height in zip(rules, _staggered([w for w, _ in rules], span)):
+    # the threshold's own label runs along the top to the right of its line: rule labels beside it
+    # start lower down, so that the two never print over each other
+    beside = [abs(where - at) < 0.12 * span for where, _ in rules]
+    for ((where, text), height), low in zip(zip(rules, _staggered([w for w, _ in rules], span)), beside):
+        if low:
+            height = min(height, 0.8)
         shapes.append(_line_shape(where, vertical=True, colour=MUTED, dash="dot", width=1))
         label = _line_label(where, text, vertical=True, colour=MUTED, angle=-90)
         label["y"] = height
@@ -368,7 +373,8 @@ def score_histogram(hist: Histogram, threshold: float, strategies: dict[str, flo
         ticks = np.arange(np.floor(hist.edges[0]), np.ceil(hist.edges[-1]) + 1)
         xaxis.update(title=dict(text="score (log scale)"), tickvals=ticks, ticktext=[f"{10 ** t:g}" for t in ticks],
                      range=[float(hist.edges[0]), float(hist.edges[-1])])
-    layout = _layout_dict("Score distribution per class", 340, barmode="overlay", bargap=0,
+    title = "Score distribution per class" if hist.anomaly is not None else "Score distribution"
+    layout = _layout_dict(title, 340, barmode="overlay", bargap=0,
                           xaxis=xaxis, yaxis=dict(title=dict(text="rows")),
                           shapes=shapes, annotations=annotations)
     return go.Figure(data=traces, layout=layout)

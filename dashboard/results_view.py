@@ -125,15 +125,14 @@ def _threshold_section(run: state.Run) -> None:
     figures = out["figures"]
     if ctx.is_series:
         _series(run, ctx, figures["series"], out["events"], threshold)
-    scores_tab, matrix_tab = st.tabs(["Scores", "Confusion matrix and curves"])
-    with scores_tab:
+    # without labels there is nothing to put in a confusion matrix: no tab for it
+    tabs = st.tabs(["Scores", "Confusion matrix and curves"]) if "confusion" in figures else [st.container()]
+    with tabs[0]:
         c1, c2 = st.columns(2)
         c1.plotly_chart(figures["scatter"], width="stretch", key="res_scatter")
         c2.plotly_chart(figures["histogram"], width="stretch", key="res_hist")
-    with matrix_tab:
-        if "confusion" not in figures:
-            st.info("A confusion matrix needs labels.", icon=":material/label_off:")
-        else:
+    if len(tabs) > 1:
+        with tabs[1]:
             c1, c2, c3 = st.columns(3)
             c1.plotly_chart(figures["confusion"], width="stretch", key="res_confusion")
             if "roc" in figures:
@@ -164,7 +163,7 @@ def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
         ss[keys["slider"]] = _clip(ss[keys["number"]], low, high)
 
     st.subheader("Threshold")
-    c1, c2, c3, c4 = st.columns([2.2, 1.1, 4, 1.3], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([2.2, 1.1, 3.7, 1.8], vertical_alignment="bottom")  # room for 6 digits
     names = strategy_names(view.labelled)
     strategy = c1.selectbox("Set from", names, key=keys["strategy"], format_func=lambda k: STRATEGY_CHOICES[k][0],
                             help="Pick a rule, or drag the slider to set the threshold by hand.")
@@ -277,8 +276,9 @@ def _series(run: state.Run, ctx: ResultContext, figure, events: pd.DataFrame, th
             go("train")
     st.markdown(f"**Events** · {len(events):,} at this threshold")
     c1, _ = st.columns([1, 3])
-    c1.number_input("Join events closer than (steps)", 0, 10000, key=keys["gap"], step=1,
-                    help="Flagged runs separated by at most this many unflagged steps count as one event.")
+    c1.number_input("Join events separated by at most (readings)", 0, 10000, key=keys["gap"], step=1,
+                    help="Two runs of flagged readings with at most this many unflagged readings between "
+                         "them count as one event. 0 keeps every run apart.")
     if len(events) == 0:
         st.caption("No point scores above the threshold.")
         st.session_state.pop(keys["event"] + "_zoom", None)
@@ -386,12 +386,15 @@ def _explain_section(run: state.Run) -> None:
         table.insert(1, "time", dataset.time.iloc[rows].to_numpy())
     if result.y is not None:
         table["true class"] = np.where(result.y[rows] == 1, "anomaly", "normal")
-    c1, c2 = st.columns([2, 3])
+    c1, c2 = st.columns([1, 1])
     with c1:
         st.caption("Top-scored test rows: select one, or type any row number below.")
         picked = st.dataframe(table, height=300, hide_index=True, width="stretch", on_select="rerun",
                               selection_mode="single-row", key="res_top_rows",
-                              column_config={"score": st.column_config.NumberColumn(format="%.4g")})
+                              column_config={"row": st.column_config.NumberColumn(width="small"),
+                                             "score": st.column_config.NumberColumn(format="%.4g", width="small"),
+                                             "flagged": st.column_config.CheckboxColumn(width="small"),
+                                             "true class": st.column_config.TextColumn(width="small")})
         selected = picked.selection.rows if picked is not None else []
         default_row = int(rows[selected[0]]) if selected else int(rows[0])
         row = st.number_input("Row number", 0, dataset.n_rows - 1, default_row, key=f"res_row_{default_row}")
@@ -441,15 +444,18 @@ def _explain_row(run: state.Run, row: int, threshold: float) -> None:
 # ------------------------------------------------------------------------------------------------
 def _training_section(run: state.Run) -> None:
     result, dataset = run.result, run.dataset
+    if (result.history or {}).get("train_loss"):  # a model trained in epochs: its loss curve in view
+        st.subheader("Training")
+        st.plotly_chart(charts.loss_curves(result.history), width="stretch", key="res_loss")
     with st.expander("Training details", expanded=False):
         c1, c2 = st.columns(2)
-        c1.plotly_chart(charts.loss_curves(result.history), width="stretch", key="res_loss")
         if result.y is not None and not dataset.is_series and 0 < result.y.sum() < result.y.size:
             normal = dataset.X[int(np.flatnonzero(result.y == 0)[0])]
             abnormal = dataset.X[int(np.flatnonzero(result.y == 1)[0])]
-            c2.plotly_chart(charts.example_rows(normal, abnormal, dataset.feature_names), width="stretch",
+            c1.plotly_chart(charts.example_rows(normal, abnormal, dataset.feature_names), width="stretch",
                             key="res_examples")
-        settings = {"method": run.spec.label, **{f"param: {k}": v for k, v in (result.params or {}).items()},
+        labels = {p.name: p.plain_label for p in run.spec.params}
+        settings = {"method": run.spec.label, **{labels.get(k, k): v for k, v in (result.params or {}).items()},
                     "threshold": f"{result.threshold:.6g} ({result.threshold_description})",
                     "split": result.split, "training rows": int(result.fit_mask.sum()),
                     "test rows": int(result.test_mask.sum()), "fit time": seconds(result.fit_seconds),

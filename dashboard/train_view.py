@@ -52,11 +52,13 @@ def render() -> None:
     if message:
         getattr(st, message[0])(message[1])
     dataset = prepared.dataset
+    for doubt in dataset.doubts:  # a doubtful label column (continuous, many values, implausible share)
+        st.warning(plain(doubt), icon=":material/warning:")
     spec = _method_picker(dataset)
     params = _params(spec)
     options = _training_data(dataset, spec)
     options["threshold"] = _threshold(dataset)
-    _device(spec)
+    device_line = st.empty()  # filled last: loading PyTorch must not hold back the button below
     disabled = spec.supervised and dataset.y is None
     if disabled:
         st.warning(f"{spec.label} is supervised: set a label column on the Data page first.", icon=":material/warning:")
@@ -77,6 +79,8 @@ def render() -> None:
         st.divider()
         st.caption(f"Last trained: {run.spec.label} on {plain(run.table_name)}.")
         link("results", "Open its results", icon=":material/insights:")
+    with device_line.container():
+        _device(spec)
 
 
 # ------------------------------------------------------------------------------------------------

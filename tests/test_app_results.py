@@ -79,6 +79,8 @@ def test_unlabelled_data_shows_flags_without_metrics():
     no_crash(at)
     assert any("No label column" in i.value for i in at.info)
     assert "Flagged test rows" in _metrics(at)
+    assert not [t for t in at.tabs if "Confusion" in t.label]  # nothing to put in a confusion matrix
+    assert not [c for c in at.get("plotly_chart") if "per class" in c.proto.spec]
 
 
 def test_time_series_leads_with_the_series_and_events():

@@ -228,3 +228,13 @@ def test_the_series_chart_draws_the_chosen_features():
                                     features=[5, 2])
     titles = [fig.layout[f"yaxis{'' if i == 0 else i + 1}"].title.text for i in range(3)]
     assert titles == ["s5", "s2", "score"]
+
+
+def test_a_rule_label_beside_the_threshold_starts_below_the_threshold_label():
+    scores = np.random.default_rng(1).normal(size=2000)
+    hist = histogram(scores, None)
+    fig = charts.score_histogram(hist, 1.0, {"mean_std": 1.1, "percentile": -2.5}, {"mean_std": "mean+k·std"})
+    beside = next(a for a in fig.layout.annotations if a.text == "mean+k·std")
+    far = next(a for a in fig.layout.annotations if a.text == "percentile")
+    assert beside.y <= 0.8 < far.y
+    assert fig.layout.title.text == "Score distribution"  # no labels: no classes to speak of

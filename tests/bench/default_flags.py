@@ -16,7 +16,7 @@ Datasets (each skipped with a note when its file is missing):
 
 - ``sensor``, ``sine_spikes``, ``heartbeats``: the bundled samples in ``data/``;
 - ``ecg5000``: ``../shared/data/ecg5000.csv`` (S1's layout, label 1 = normal);
-- ``synthetic``: 50,000 steps x 8 sensors with a daily cycle, correlated noise and 0.4% labelled
+- ``synthetic``: 50,000 steps x 8 sensors with a daily cycle, correlated noise and 0.6% labelled
   anomalies (spikes, level shifts, a sensor that stops following the others), made here;
 - ``nab``: a few NAB series (``../shared/data/nab``), trained on NAB's probationary period, with
   the rows inside NAB's anomaly windows as labels.

@@ -369,7 +369,12 @@ def score_histogram(hist: Histogram, threshold: float, strategies: dict[str, flo
             rules.append((where, (labels or {}).get(name, name)))
     rules.sort()
     span = float(hist.edges[-1] - hist.edges[0]) or 1.0
-    for (where, text), height in zip(rules, _staggered([w for w, _ in rules], span)):
+    # the threshold's own label runs along the top to the right of its line: rule labels beside it
+    # start lower down, so that the two never print over each other
+    beside = [abs(where - at) < 0.12 * span for where, _ in rules]
+    for ((where, text), height), low in zip(zip(rules, _staggered([w for w, _ in rules], span)), beside):
+        if low:
+            height = min(height, 0.8)
         shapes.append(_line_shape(where, vertical=True, colour=MUTED, dash="dot", width=1))
         label = _line_label(where, text, vertical=True, colour=MUTED, angle=-90)
         label["y"] = height
@@ -379,7 +384,8 @@ def score_histogram(hist: Histogram, threshold: float, strategies: dict[str, flo
         ticks = np.arange(np.floor(hist.edges[0]), np.ceil(hist.edges[-1]) + 1)
         xaxis.update(title=dict(text="score (log scale)"), tickvals=ticks, ticktext=[f"{10 ** t:g}" for t in ticks],
                      range=[float(hist.edges[0]), float(hist.edges[-1])])
-    layout = _layout_dict("Score distribution per class", 340, barmode="overlay", bargap=0,
+    title = "Score distribution per class" if hist.anomaly is not None else "Score distribution"
+    layout = _layout_dict(title, 340, barmode="overlay", bargap=0,
                           xaxis=xaxis, yaxis=dict(title=dict(text="rows")),
                           shapes=shapes, annotations=annotations)
     return _figure(traces, layout)
@@ -467,13 +473,38 @@ def span_outline(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, low: float
     return xs.tolist(), ys.tolist()
 
 
-def series_index(values: np.ndarray, scores: np.ndarray, max_features: int = 4) -> np.ndarray:
-    """Rows kept when drawing a long series (extremes of every shown column and of the score)."""
+def series_index(values: np.ndarray, scores: np.ndarray, max_features: int = 4,
+                 features: Sequence[int] | None = None) -> np.ndarray:
+    """Rows kept when drawing a long series (extremes of every shown column and of the score).
+
+    ``features`` are the column indices drawn (default: the first ``max_features``).
+    """
     values = np.asarray(values, dtype=float)
     if values.ndim == 1:
         values = values[:, None]
-    columns = np.column_stack([values[:, :max_features], scores])
+    shown = list(features) if features is not None else list(range(min(values.shape[1], max_features)))
+    columns = np.column_stack([values[:, shown], scores])
     return minmax_indices(columns, max(1000, MAX_SERIES_POINTS // columns.shape[1]))
+
+
+def zoom_index(x: np.ndarray, columns: np.ndarray, zoom: tuple) -> np.ndarray:
+    """Rows inside the x range ``zoom``, at full resolution (every row) unless there are more
+    than the series budget, then the extremes of each bucket of that range only.
+
+    Added to the decimated whole series, so that a zoomed view shows the real plateaus and ramps
+    instead of the straight lines between the points kept for the whole series.
+    """
+    x = np.asarray(x)
+    low, high = sorted(zoom)
+    inside = np.flatnonzero((x >= low) & (x <= high))
+    if inside.size == 0:
+        return inside
+    columns = np.asarray(columns, dtype=float)
+    if columns.ndim == 1:
+        columns = columns[:, None]
+    keep = minmax_indices(columns[inside], max(MAX_SERIES_POINTS, 4 * MAX_SERIES_POINTS // columns.shape[1]))
+    # one row either side, so the lines run on to the edges of the view
+    return np.unique(np.r_[max(0, inside[0] - 1), inside[keep], min(x.size - 1, inside[-1] + 1)])
 
 
 def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scores: np.ndarray, threshold: float,
@@ -481,11 +512,14 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
                        event_spans: tuple[np.ndarray, np.ndarray] | None = None,
                        train_span: tuple | None = None, zoom: tuple | None = None,
                        max_features: int = 4, height: int | None = None, base_index: np.ndarray | None = None,
-                       time_axis: bool = False, dragmode: str = "zoom") -> go.Figure:
+                       time_axis: bool = False, dragmode: str = "zoom",
+                       features: Sequence[int] | None = None) -> go.Figure:
     """The series (one panel per feature, flagged points orange) above the score, on one time axis.
 
     Labelled anomaly windows are shaded red, detected events orange, the training range grey.
-    ``*_spans`` are (start_index, end_index) arrays, both ends included.
+    ``*_spans`` are (start_index, end_index) arrays, both ends included. ``features`` are the
+    column indices drawn (default: the first ``max_features``); with ``zoom`` (an x range) the
+    rows inside it are drawn at full resolution.
     """
     x = np.asarray(x)
     values = np.asarray(values, dtype=float)
@@ -493,14 +527,16 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
         values = values[:, None]
     scores = np.asarray(scores, dtype=float)
     flags = scores > threshold
-    shown = list(range(min(values.shape[1], max_features)))
+    shown = list(features) if features is not None else list(range(min(values.shape[1], max_features)))
     columns = [values[:, k] for k in shown] + [scores]
     if base_index is None:
-        base_index = series_index(values, scores, max_features)
+        base_index = series_index(values, scores, features=shown)
     flagged = np.flatnonzero(flags)
     if flagged.size > MAX_FLAGGED_POINTS:
         flagged = flagged[np.linspace(0, flagged.size - 1, MAX_FLAGGED_POINTS).round().astype(int)]
     index = np.union1d(base_index, flagged)
+    if zoom is not None:
+        index = np.union1d(index, zoom_index(x, np.column_stack(columns), zoom))
     n_panels = len(columns)
     gap = 0.03
     heights = [0.62 / len(shown)] * len(shown) + [0.38]

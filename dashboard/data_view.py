@@ -10,7 +10,8 @@ from core.data import (MISSING_POLICIES, READ_NOTES, UNPARSED_CELLS, Roles, colu
                        numeric_columns, prepare)
 from core.errors import DataError
 from dashboard import charts, state
-from dashboard.ui import digest_bytes, friendly_errors, link, parse_bytes, parse_path, plain, sample_files
+from dashboard.ui import (count, digest_bytes, friendly_errors, link, parse_bytes, parse_path, plain,
+                          reading_interval, sample_files)
 
 NONE = "(none)"
 
@@ -18,20 +19,30 @@ NONE = "(none)"
 def render() -> None:
     st.title("Data")
     st.caption("Load a table of readings or rows, check it, and say which columns are features, time and label.")
-    _source()
-    loaded = state.table()
-    if loaded is None:
-        st.info("No data yet. Drop a CSV or Parquet file above, pick a bundled sample, or type a path.",
-                icon=":material/upload_file:")
-        return
-    _overview(loaded)
-    roles, options = _roles(loaded)
-    _prepare(loaded, roles, options)
-    _quick_chart(loaded)
+    load = _source()
+    # Everything below the source tabs is one element: a new file replaces the previous file's
+    # views at once, instead of leaving a greyed copy of them on screen while it is read.
+    body = st.empty()
+    if load is not None:
+        body.empty()  # the previous file's views go now, not when the new file has been read
+    with body.container():
+        if load is not None:
+            load()  # its spinner, or the reason the file cannot be read, heads the new views
+        loaded = state.table()
+        if loaded is None:
+            st.info("No data yet. Drop a CSV or Parquet file above, pick a bundled sample, or type a path.",
+                    icon=":material/upload_file:")
+            return
+        _overview(loaded)
+        roles, options = _roles(loaded)
+        _prepare(loaded, roles, options)
+        _quick_chart(loaded)
 
 
 # ------------------------------------------------------------------------------------------------
-def _source() -> None:
+def _source():
+    """The three ways to load a table; returns the loading of a newly chosen file, still to be done."""
+    load = None
     upload, sample, path = st.tabs([":material/upload: Upload", ":material/dataset: Sample datasets",
                                     ":material/folder_open: Path on the server"])
     with upload:
@@ -42,13 +53,7 @@ def _source() -> None:
         # file still sitting in the uploader
         if file is not None and st.session_state.get("ad_upload_seen") != file.file_id:
             st.session_state["ad_upload_seen"] = file.file_id
-            data = file.getvalue()
-            digest = digest_bytes(data)
-            current = state.table()
-            if current is None or current.digest != digest:
-                with friendly_errors(f"reading '{file.name}'"):
-                    frame = parse_bytes(data, file.name)
-                    state.put(state.TABLE, state.LoadedTable(file.name, frame, digest, "upload"))
+            load = lambda: _read_upload(file)  # noqa: E731
     with sample:
         files = sample_files()
         if not files:
@@ -64,14 +69,25 @@ def _source() -> None:
             choice = col1.selectbox("Sample", files, format_func=lambda p: f"{p.name} — {descriptions.get(p.name, '')}",
                                     index=names.index("sensor.csv") if "sensor.csv" in names else 0, key="data_sample")
             if col2.button("Load sample", key="data_sample_load", width="stretch"):
-                _load_path(str(choice), "sample")
+                load = lambda: _load_path(str(choice), "sample")  # noqa: E731
     with path:
         col1, col2 = st.columns([3, 1], vertical_alignment="bottom")
         typed = col1.text_input("File path", placeholder="/path/to/data.csv", key="data_path",
                                 help="Read on the machine running the dashboard. ECG5000's tutorial layout (no header, "
                                      "label in the last column) is recognised.")
         if col2.button("Load file", key="data_path_load", width="stretch"):
-            _load_path(typed, "path")
+            load = lambda: _load_path(typed, "path")  # noqa: E731
+    return load
+
+
+def _read_upload(file) -> None:
+    data = file.getvalue()
+    digest = digest_bytes(data)
+    current = state.table()
+    if current is None or current.digest != digest:
+        with friendly_errors(f"reading '{file.name}'"):
+            frame = parse_bytes(data, file.name)
+            state.put(state.TABLE, state.LoadedTable(file.name, frame, digest, "upload"))
 
 
 #: ``make run`` names a bundled sample here, so the dashboard opens with data already loaded.
@@ -220,7 +236,7 @@ def _prepare(loaded: state.LoadedTable, roles: Roles, options: dict) -> None:
         st.caption(f":material/info: {plain(warning)}")  # warnings quote column names
     for doubt in dataset.doubts:
         st.warning(plain(doubt), icon=":material/warning:")
-    parts = [f"**{dataset.n_rows:,} rows × {len(dataset.feature_names)} features**"]
+    parts = [f"**{count(dataset.n_rows, 'row')} × {count(len(dataset.feature_names), 'feature')}**"]
     if dataset.y is not None:
         n_anomalies = int(dataset.y.sum())
         parts.append(f"{n_anomalies:,} labelled anomalies ({n_anomalies / max(1, dataset.n_rows):.1%})")
@@ -264,7 +280,7 @@ def _column_fates(dataset) -> None:
     fates = pd.DataFrame([{"column": f.column, "use": _ROLE_LABELS[f.role], "why": f.reason}
                           for f in dataset.column_fates])
     ignored = int((fates["use"] == "not used").sum()) if len(fates) else 0
-    with st.expander(f"Every column's use: {len(dataset.feature_names)} feature(s), {ignored} not used",
+    with st.expander(f"Every column's use: {count(len(dataset.feature_names), 'feature')}, {ignored} not used",
                      expanded=bool(ignored)):
         st.dataframe(fates, hide_index=True, width="stretch", key="data_column_fates")
 
@@ -282,7 +298,7 @@ def _time_axis_health(dataset, key) -> None:
         st.session_state["ad_series_report"] = cached
     report = cached[1]
     if report.is_regular:
-        step = f" every {report.median_step}" if report.median_step is not None else ""
+        step = f" {reading_interval(report.median_step)}" if report.median_step is not None else ""
         st.caption(f":material/schedule: Regular time axis: one reading{step}, no gaps or duplicates.")
     else:
         st.caption(f":material/schedule: Time axis: {report.summary()}")

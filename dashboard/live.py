@@ -42,6 +42,7 @@ class LiveBuffer:
     def __init__(self, feature_names, max_points: int = BUFFER_POINTS, shown_features: int = 8):
         self.features = list(feature_names)[:shown_features]
         self.seq = deque(maxlen=max_points)
+        self.time = deque(maxlen=max_points)  # the record's time stamp when the source has one, else None
         self.score = deque(maxlen=max_points)
         self.flag = deque(maxlen=max_points)
         self.values = {name: deque(maxlen=max_points) for name in self.features}
@@ -53,6 +54,7 @@ class LiveBuffer:
             kind = record.get("type")
             if kind == "score":
                 self.seq.append(record["seq"])
+                self.time.append(record.get("time"))
                 self.score.append(np.nan if record["score"] is None else record["score"])
                 self.flag.append(bool(record["flag"]))
                 values = record["values"]
@@ -64,7 +66,8 @@ class LiveBuffer:
                 self.events.append(record)
 
     def arrays(self) -> dict:
-        return {"seq": np.asarray(self.seq, dtype=float), "score": np.asarray(self.score, dtype=float),
+        return {"seq": np.asarray(self.seq, dtype=float), "time": list(self.time),
+                "score": np.asarray(self.score, dtype=float),
                 "flag": np.asarray(self.flag, dtype=bool),
                 "values": {k: np.asarray(v, dtype=float) for k, v in self.values.items()}}
 
@@ -88,25 +91,34 @@ def live_figure(buffer: LiveBuffer, threshold: float, max_points: int = DRAWN_PO
     chosen = feature if feature in data["values"] else next(iter(data["values"]), None)
     data["values"] = {chosen: data["values"][chosen]} if chosen is not None else {}
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.55, 0.45])
+    axis_title = "record"
     if data["seq"].size:
         keep = decimate(np.nan_to_num(data["score"]), data["flag"], max_points)
-        x = data["seq"][keep]
+        position = data["seq"]
+        times = data["time"]
+        if times and times[0] is not None and times[-1] is not None:  # the source's own time axis
+            stamps = pd.to_datetime(pd.Series([times[i] for i in keep]), errors="coerce")
+            if stamps.notna().all():
+                position = np.full(data["seq"].size, np.datetime64("NaT"), dtype="datetime64[ns]")
+                position[keep] = stamps.dt.tz_localize(None).to_numpy() if stamps.dt.tz is not None else stamps.to_numpy()
+                axis_title = "time"
+        x = position[keep]
         for name, values in data["values"].items():
             fig.add_trace(go.Scatter(x=x, y=values[keep], mode="lines", name=name, line={"width": 1}), row=1, col=1)
         fig.add_trace(go.Scatter(x=x, y=data["score"][keep], mode="lines", name="score",
                                    line={"color": NORMAL, "width": 1}), row=2, col=1)
         flagged = keep[data["flag"][keep]]
         if flagged.size:
-            fig.add_trace(go.Scatter(x=data["seq"][flagged], y=data["score"][flagged], mode="markers",
+            fig.add_trace(go.Scatter(x=position[flagged], y=data["score"][flagged], mode="markers",
                                        name="flagged", marker={"color": ANOMALY, "size": 6}), row=2, col=1)
             first = next(iter(data["values"].values()), None)
             if first is not None:
-                fig.add_trace(go.Scatter(x=data["seq"][flagged], y=first[flagged], mode="markers",
+                fig.add_trace(go.Scatter(x=position[flagged], y=first[flagged], mode="markers",
                                            name="flagged (values)", marker={"color": FLAGGED, "size": 6},
                                            showlegend=False), row=1, col=1)
     fig.add_hline(y=threshold, line={"color": THRESHOLD, "dash": "dash", "width": 1}, row=2, col=1)
     fig.update_layout(height=480, margin={"l": 10, "r": 10, "t": 30, "b": 10}, uirevision="live",
-                      legend={"orientation": "h", "y": 1.06}, xaxis2_title="record")
+                      legend={"orientation": "h", "y": 1.06}, xaxis2_title=axis_title)
     fig.update_yaxes(title_text=chosen or "value", row=1, col=1)
     fig.update_yaxes(title_text="score", row=2, col=1)
     return fig
@@ -156,6 +168,19 @@ def _time_column(frame: pd.DataFrame) -> str | None:
         return None
 
 
+def missing_features(pipeline: DetectionPipeline, frame: pd.DataFrame) -> list:
+    """The model's features that ``frame`` has no column for (every record would be malformed)."""
+    columns = {str(c) for c in frame.columns}
+    return [name for name in pipeline.feature_names_ if str(name) not in columns]
+
+
+def _expected_fields(pipeline: DetectionPipeline) -> None:
+    names = list(map(str, pipeline.feature_names_))
+    st.caption(f":material/info: Each message must carry the model's {len(names):,} feature field(s): "
+               f"{plain(', '.join(names[:8]))}{' …' if len(names) > 8 else ''}; a message without one is "
+               "counted as malformed.")
+
+
 def _choose_source(pipeline: DetectionPipeline):
     """The source settings as a function that builds the source, plus a label."""
     from core.streaming import make_source
@@ -166,6 +191,12 @@ def _choose_source(pipeline: DetectionPipeline):
         frame = _replay_frame()
         if frame is None:
             st.info("Load a table on the Data page to replay it, or choose another source.", icon=":material/table:")
+            return None, ""
+        missing = missing_features(pipeline, frame)
+        if missing:
+            st.error(f"The model needs {len(missing):,} column(s) this table lacks: "
+                     f"{plain(', '.join(map(str, missing[:8])))}{' …' if len(missing) > 8 else ''}. Load the data "
+                     "the model was trained on, or a model trained on this table.", icon=":material/error:")
             return None, ""
         c1, c2 = st.columns(2)
         rate = c1.number_input("Records per second", 1, 100_000, 200, step=100, key="live_rate")
@@ -178,12 +209,14 @@ def _choose_source(pipeline: DetectionPipeline):
         host = c1.text_input("Broker host", "127.0.0.1", key="live_mqtt_host")
         port = c2.number_input("Port", 1, 65535, 1883, key="live_mqtt_port")
         topic = c3.text_input("Topic", "sensors/#", key="live_mqtt_topic")
+        _expected_fields(pipeline)
         return (lambda: MQTTSource(host, int(port), topic)), f"mqtt://{host}:{port}/{topic}"
     if kind == SOURCES[2]:
         c1, c2, c3 = st.columns([2, 2, 1])
         bootstrap = c1.text_input("Bootstrap server", "127.0.0.1:9092", key="live_kafka_bootstrap")
         topic = c2.text_input("Topic", "sensor", key="live_kafka_topic")
         offset = c3.selectbox("Start at", ("latest", "earliest"), key="live_kafka_offset")
+        _expected_fields(pipeline)
         return (lambda: KafkaSource(bootstrap, topic, group_id=None, offset=offset)), f"kafka {bootstrap}/{topic}"
     folder = st.text_input("Folder to watch", key="live_folder", help="New CSV files landing here are scored (Spark).")
     if not folder:
@@ -214,12 +247,26 @@ def _stop() -> None:
 
 
 # -- the live view ---------------------------------------------------------------------------------
+def _latency(milliseconds: float | None) -> str:
+    """A latency short enough for a metric card: ``8.3 ms``, ``257 ms``, ``10.9 s``, ``3.2 min``."""
+    if milliseconds is None:
+        return "-"
+    if milliseconds < 100:
+        return f"{milliseconds:.1f} ms"
+    if milliseconds < 1000:
+        return f"{milliseconds:.0f} ms"
+    if milliseconds < 60_000:
+        return f"{milliseconds / 1000:.1f} s"
+    return f"{milliseconds / 60_000:.1f} min"
+
+
 def _counters(stats: dict, not_drawn: int) -> None:
     """Rates, then the accounting of every received record: scored + warm-up + malformed + dropped."""
     c = st.columns(4)
     c[0].metric("Records/s", f"{stats['records_per_s']:,.0f}")
     c[1].metric("Anomalies", f"{stats['anomalies']:,}")
-    c[2].metric("Latency p95", "-" if stats["latency_ms_p95"] is None else f"{stats['latency_ms_p95']:.1f} ms")
+    c[2].metric("Latency p95", _latency(stats["latency_ms_p95"]),
+                help="95% of the records were scored within this time of arriving.")
     c[3].metric("Dropped by the page", f"{not_drawn:,}",
                 help="Scored records the page could not draw in time (the oldest go first); the counters "
                      "include them.")
@@ -285,12 +332,13 @@ def render() -> None:
     c1, c2, _ = st.columns([1, 1, 4])
     if c1.button("Start", type="primary", disabled=running or make is None, key="live_start",
                  icon=":material/play_arrow:"):
-        with friendly_errors("starting the stream"):
+        with friendly_errors("starting the stream") as outcome:
             _start(pipeline, make, model_label, source_label)
-            running = True
+        if not outcome.failed:
+            st.rerun()  # draw the buttons again: Start disabled while the stream runs
     if c2.button("Stop", disabled=not running, key="live_stop", icon=":material/stop:"):
         _stop()
-        running = False
+        st.rerun()
     st.divider()
     session = st.session_state.get(SESSION)
     if session is not None and len(session.buffer.features) > 1:

@@ -78,7 +78,7 @@ def events_at(ctx: ResultContext, threshold: float, min_gap: int = 0) -> pd.Data
 
 
 def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_gap: int = 0,
-                      dragmode: str = "zoom", curves: bool = True) -> dict:
+                      dragmode: str = "zoom", features=None, curves: bool = True) -> dict:
     """Metrics, events and every figure that depends on ``threshold``.
 
     ``curves=False`` leaves out the confusion matrix and the ROC and PR curves (their tab is closed).
@@ -95,13 +95,15 @@ def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_ga
     if ctx.is_series:
         events = events_at(ctx, threshold, min_gap)
         spans = (events["start_index"].to_numpy(), events["end_index"].to_numpy())
-        base = ctx.extras.get("series_index")
+        features = None if features is None else tuple(features)
+        base = ctx.extras.get(("series_index", features))
         if base is None:  # the decimation of the series does not depend on the threshold: do it once
-            base = ctx.extras["series_index"] = charts.series_index(ctx.dataset.X, ctx.result.scores)
+            base = ctx.extras[("series_index", features)] = charts.series_index(
+                ctx.dataset.X, ctx.result.scores, features=features)
         figures["series"] = charts.series_with_scores(
             ctx.x_axis, ctx.dataset.X, ctx.dataset.feature_names, ctx.result.scores, threshold,
             label_spans=ctx.label_spans, event_spans=spans, train_span=ctx.train_span, zoom=zoom, base_index=base,
-            time_axis=True, dragmode=dragmode)
+            time_axis=True, dragmode=dragmode, features=features)
     else:
         events = None
     x = ctx.x_axis[ctx.test_index]

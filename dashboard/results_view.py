@@ -69,7 +69,34 @@ def _keys(run: state.Run) -> dict[str, str]:
     tag = f"{int(run.created * 1000)}"
     return {"strategy": f"thr_strategy_{tag}", "slider": f"thr_slider_{tag}", "number": f"thr_number_{tag}",
             "param": f"thr_param_{tag}", "event": f"thr_events_{tag}", "gap": f"thr_gap_{tag}",
-            "drag": f"thr_drag_{tag}"}
+            "drag": f"thr_drag_{tag}", "features": f"thr_features_{tag}", "zoom": f"thr_zoom_{tag}",
+            "zoom_box": f"thr_zoom_box_{tag}"}
+
+
+#: Most sensors drawn at once on the series chart.
+MAX_DRAWN_FEATURES = 8
+
+
+def driving_features(run: state.Run, top: int = 4) -> list[int]:
+    """Indices of the features that stand out most at the points flagged at the trained threshold.
+
+    For every flagged point, each feature's distance from its normal mean in normal standard
+    deviations; the features with the largest mean distance come first. Without flagged points,
+    the first features of the file.
+    """
+    cached = run.cache.get("driving_features")
+    if cached is None:
+        names = run.dataset.feature_names
+        flagged = np.flatnonzero(run.result.scores > run.result.threshold)
+        cached = list(range(len(names)))
+        if flagged.size and len(names) > 1:
+            if flagged.size > 20_000:
+                flagged = flagged[np.linspace(0, flagged.size - 1, 20_000).round().astype(int)]
+            mean, std = run.result.pipeline.normal_profile()
+            distance = np.abs(run.dataset.X[flagged] - mean) / np.where(std > 0, std, 1.0)
+            cached = [int(i) for i in np.argsort(-np.nanmean(distance, axis=0), kind="stable")]
+        run.cache["driving_features"] = cached
+    return cached[:top]
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -87,32 +114,32 @@ def _threshold_section(run: state.Run) -> None:
     ctx = run.cache["context"]
     threshold = _threshold_controls(run, ctx)
     st.session_state[state.THRESHOLD] = threshold
-    zoom = None
+    zoom = features = None
     keys = _keys(run)
     if ctx.is_series:
-        zoom = st.session_state.get(keys["event"] + "_zoom")
+        zoom = st.session_state.get(keys["zoom"]) or st.session_state.get(keys["event"] + "_zoom")
+        features = _drawn_features(run, st.session_state.get(keys["features"]))
     gap = int(st.session_state.get(keys["gap"], 0))
-    dragmode = "select" if st.session_state.get(keys["drag"]) == DRAG_SELECT else "zoom"
+    # a dragged box is reported back to the page: it zooms in (at full resolution) or picks a range;
     # only the open tab is drawn (opening the other reruns this fragment): the closed tab's figures
     # were a third of the server's work on every threshold move
-    curves_open = st.session_state.get(RESULT_TABS) == CURVES_TAB
-    out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode=dragmode, curves=curves_open)
+    curves_open = ctx.view.labelled and st.session_state.get(RESULT_TABS) == CURVES_TAB
+    out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode="select", features=features,
+                            curves=curves_open)
     _cards(out["metrics"], ctx.view.at(run.result.threshold), ctx.view.labelled)
     figures = out["figures"]
     if ctx.is_series:
         _series(run, ctx, figures["series"], out["events"], threshold)
+    if not ctx.view.labelled:  # without labels there is nothing to put in a confusion matrix: no tab for it
+        _score_charts(figures)
+        explain_section(run)
+        return
     scores_tab, matrix_tab = st.tabs([SCORES_TAB, CURVES_TAB], key=RESULT_TABS, on_change="rerun")
     with scores_tab:
         if scores_tab.open:
-            c1, c2 = st.columns(2)
-            c1.plotly_chart(figures["scatter"], width="stretch", key="res_scatter")
-            c2.plotly_chart(figures["histogram"], width="stretch", key="res_hist")
+            _score_charts(figures)
     with matrix_tab:
-        if not matrix_tab.open:
-            pass
-        elif "confusion" not in figures:
-            st.info("A confusion matrix needs labels.", icon=":material/label_off:")
-        else:
+        if matrix_tab.open:
             c1, c2, c3 = st.columns(3)
             c1.plotly_chart(figures["confusion"], width="stretch", key="res_confusion")
             if "roc" in figures:
@@ -122,6 +149,12 @@ def _threshold_section(run: state.Run) -> None:
                 c2.info("The test part holds only one class, so there are no ROC or PR curves.")
     # a fragment inside the fragment: picking a row reruns only the explanation
     explain_section(run)
+
+
+def _score_charts(figures: dict) -> None:
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures["scatter"], width="stretch", key="res_scatter")
+    c2.plotly_chart(figures["histogram"], width="stretch", key="res_hist")
 
 
 def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
@@ -143,7 +176,7 @@ def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
         ss[keys["slider"]] = _clip(ss[keys["number"]], low, high)
 
     st.subheader("Threshold")
-    c1, c2, c3, c4 = st.columns([2.2, 1.1, 4, 1.3], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([2.2, 1.1, 3.7, 1.8], vertical_alignment="bottom")  # room for 6 digits
     names = strategy_names(view.labelled)
     strategy = c1.selectbox("Set from", names, key=keys["strategy"], format_func=lambda k: STRATEGY_CHOICES[k][0],
                             help="Pick a rule, or drag the slider to set the threshold by hand.")
@@ -203,17 +236,49 @@ def ctx_rows(metrics: dict) -> int:
     return int(sum(metrics.get(k, 0) for k in ("tn", "fp", "fn", "tp")))
 
 
+def _drawn_features(run: state.Run, chosen) -> list[int]:
+    """Column indices to draw: the names picked on the page, else the features driving the flags."""
+    names = [str(n) for n in run.dataset.feature_names]
+    if chosen:
+        picked = [names.index(n) for n in chosen if n in names]
+        if picked:
+            return picked
+    return driving_features(run)
+
+
 def _series(run: state.Run, ctx: ResultContext, figure, events: pd.DataFrame, threshold: float) -> None:
     keys = _keys(run)
     st.subheader("Over time")
+    names = [str(n) for n in run.dataset.feature_names]
+    if len(names) > 1:
+        st.multiselect("Sensors drawn", names, default=[names[i] for i in driving_features(run)],
+                       key=keys["features"], max_selections=MAX_DRAWN_FEATURES,
+                       help="At first, the features that stand out most at the flagged points.")
     c1, c2 = st.columns([3, 2], vertical_alignment="center")
     c1.caption("Orange: flagged points and detected events · red shading: labelled anomalies · grey: training "
-               "range. Double-click the chart to zoom back out.")
-    c2.segmented_control("Dragging on the chart will", [DRAG_ZOOM, DRAG_SELECT], default=DRAG_ZOOM,
-                         key=keys["drag"], label_visibility="collapsed")
+               "range.")
+    mode = c2.segmented_control("Dragging on the chart will", [DRAG_ZOOM, DRAG_SELECT], default=DRAG_ZOOM,
+                                key=keys["drag"], label_visibility="collapsed")
     state_chart = st.plotly_chart(figure, width="stretch", key=f"res_series_{keys['event']}", on_select="rerun",
                                   selection_mode=("box",))
     box = _box_range(state_chart)
+    if box is not None and mode != DRAG_SELECT:
+        if st.session_state.get(keys["zoom_box"]) != box:  # a new box: zoom to it, once
+            st.session_state[keys["zoom_box"]] = box
+            st.session_state[keys["zoom"]] = tuple(pd.Timestamp(v).value / 1e6 for v in box)  # epoch ms, as drawn
+            st.rerun(scope="fragment")
+        box = None
+    zoomed = st.session_state.get(keys["zoom"])
+    if zoomed is not None:
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        low, high = (pd.Timestamp(v, unit="ms") for v in zoomed)
+        inside = int(np.count_nonzero((ctx.x_axis >= zoomed[0]) & (ctx.x_axis <= zoomed[1])))
+        drawn = "every one drawn" if inside <= charts.MAX_SERIES_POINTS else "drawn at full resolution"
+        c1.caption(f":material/zoom_in: {low:%Y-%m-%d %H:%M} to {high:%Y-%m-%d %H:%M}: {inside:,} readings, "
+                   f"{drawn}.")
+        if c2.button("Show the whole series", icon=":material/zoom_out:", key="res_zoom_out"):
+            st.session_state.pop(keys["zoom"], None)
+            st.rerun(scope="fragment")
     if box is not None:
         start, end = box
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
@@ -224,8 +289,9 @@ def _series(run: state.Run, ctx: ResultContext, figure, events: pd.DataFrame, th
             go("train")
     st.markdown(f"**Events** · {len(events):,} at this threshold")
     c1, _ = st.columns([1, 3])
-    c1.number_input("Join events closer than (steps)", 0, 10000, key=keys["gap"], step=1,
-                    help="Flagged runs separated by at most this many unflagged steps count as one event.")
+    c1.number_input("Join events separated by at most (readings)", 0, 10000, key=keys["gap"], step=1,
+                    help="Two runs of flagged readings with at most this many unflagged readings between "
+                         "them count as one event. 0 keeps every run apart.")
     if len(events) == 0:
         st.caption("No point scores above the threshold.")
         st.session_state.pop(keys["event"] + "_zoom", None)
@@ -333,12 +399,15 @@ def _explain_section(run: state.Run) -> None:
         table.insert(1, "time", dataset.time.iloc[rows].to_numpy())
     if result.y is not None:
         table["true class"] = np.where(result.y[rows] == 1, "anomaly", "normal")
-    c1, c2 = st.columns([2, 3])
+    c1, c2 = st.columns([1, 1])
     with c1:
         st.caption("Top-scored test rows: select one, or type any row number below.")
         picked = st.dataframe(table, height=300, hide_index=True, width="stretch", on_select="rerun",
                               selection_mode="single-row", key="res_top_rows",
-                              column_config={"score": st.column_config.NumberColumn(format="%.4g")})
+                              column_config={"row": st.column_config.NumberColumn(width="small"),
+                                             "score": st.column_config.NumberColumn(format="%.4g", width="small"),
+                                             "flagged": st.column_config.CheckboxColumn(width="small"),
+                                             "true class": st.column_config.TextColumn(width="small")})
         selected = picked.selection.rows if picked is not None else []
         default_row = int(rows[selected[0]]) if selected else int(rows[0])
         row = st.number_input("Row number", 0, dataset.n_rows - 1, default_row, key=f"res_row_{default_row}")
@@ -405,17 +474,20 @@ def _build_row_figures(run: state.Run, row: int) -> tuple:
 # ------------------------------------------------------------------------------------------------
 def _training_section(run: state.Run) -> None:
     result, dataset = run.result, run.dataset
+    loss, examples = _training_figures(run)
+    if (result.history or {}).get("train_loss"):  # a model trained in epochs: its loss curve in view
+        st.subheader("Training")
+        st.plotly_chart(loss, width="stretch", key="res_loss")
     # drawn only while open (opening it reruns the page): closed, it cost every Results page its figures
     details = st.expander("Training details", expanded=False, key="res_training_details", on_change="rerun")
     if not details.open:
         return
     with details:
         c1, c2 = st.columns(2)
-        loss, examples = _training_figures(run)
-        c1.plotly_chart(loss, width="stretch", key="res_loss")
         if examples is not None:
-            c2.plotly_chart(examples, width="stretch", key="res_examples")
-        settings = {"method": run.spec.label, **{f"param: {k}": v for k, v in (result.params or {}).items()},
+            c1.plotly_chart(examples, width="stretch", key="res_examples")
+        labels = {p.name: p.plain_label for p in run.spec.params}
+        settings = {"method": run.spec.label, **{labels.get(k, k): v for k, v in (result.params or {}).items()},
                     "threshold": f"{result.threshold:.6g} ({result.threshold_description})",
                     "split": result.split, "training rows": int(result.fit_mask.sum()),
                     "test rows": int(result.test_mask.sum()), "fit time": seconds(result.fit_seconds),

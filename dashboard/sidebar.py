@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state
-from dashboard.ui import plain
+from dashboard.ui import count, plain
 
 
 def render() -> None:
@@ -17,7 +17,7 @@ def render() -> None:
     st.markdown(f"**{plain(table.name)}**  \n{table.frame.shape[0]:,} rows × {table.frame.shape[1]} columns")
     if prepared is not None:
         ds = prepared.dataset
-        parts = [f"{len(ds.feature_names)} features"]
+        parts = [count(len(ds.feature_names), "feature")]
         if ds.y is not None:
             parts.append(f"{int(ds.y.sum()):,} labelled anomalies")
         if ds.is_series:

@@ -147,3 +147,28 @@ def fmt(value, digits: int = 3) -> str:
 
 def seconds(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 feature``, ``2 features``, ``1,000 rows``: a number with its noun agreeing."""
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
+
+
+_STEP_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def reading_interval(step) -> str:
+    """A time step in words: ``a minute``, ``every 5 minutes``, ``every 1.5 seconds``, ``every 90 ms``."""
+    total = pd.Timedelta(step).total_seconds()
+    if total <= 0:
+        return "no time between readings"
+    if total < 1:
+        return f"every {total * 1000:g} ms"
+    for unit, size in _STEP_UNITS:
+        if total >= size:
+            amount = total / size
+            if amount == 1:
+                return f"an {unit}" if unit == "hour" else f"a {unit}"
+            if float(amount).is_integer() or unit == "second":
+                return f"every {amount:g} {unit}s"
+    return f"every {total:g} seconds"

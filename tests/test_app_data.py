@@ -226,3 +226,25 @@ def test_continuous_label_column_is_warned_about():
     no_crash(at)
     assert any("looks like a measurement" in w.value for w in at.warning)
     assert any("labelled anomalies" in w.value for w in at.warning)
+
+
+def test_the_time_axis_and_counts_read_as_words():
+    at = load_sample(start(), "sensor.csv")
+    no_crash(at)
+    assert any("one reading a minute" in c.value for c in at.caption), [c.value for c in at.caption]
+    frame = pd.DataFrame({"value": np.r_[np.zeros(50), 1.0, np.zeros(49)]})
+    at = upload(start(), "one.csv", csv_bytes(frame))
+    no_crash(at)
+    ready = next(s.value for s in at.success if "Ready" in s.value)
+    assert "1 feature**" in ready and "1 features" not in ready
+    assert any("1 feature ·" in c.value or c.value.startswith("1 feature") for c in at.sidebar.caption)
+
+
+def test_words_agree_with_their_numbers():
+    from dashboard.ui import count, reading_interval
+
+    assert [count(1, "feature"), count(2, "feature"), count(1000, "row")] == ["1 feature", "2 features", "1,000 rows"]
+    steps = ["1min", "5min", "1h", "2h", "1D", "1s", "1.5s", "90ms"]
+    assert [reading_interval(pd.Timedelta(s)) for s in steps] == [
+        "a minute", "every 5 minutes", "an hour", "every 2 hours", "a day", "a second", "every 1.5 seconds",
+        "every 90 ms"]

@@ -106,3 +106,49 @@ def test_series_replay_reports_events_with_their_times():
     event = next(e for e in session.buffer.events if e["start_seq"] == 150)
     assert event["start_time"] == "2026-01-01 02:30:00"
     assert any("start_time" in str(frame_element.value.columns.tolist()) for frame_element in at.dataframe)
+
+
+def test_a_model_that_does_not_fit_the_replayed_table_is_refused_before_start():
+    frame = labelled_rows(300)
+    pipeline = DetectionPipeline("zscore").fit(np.random.default_rng(0).normal(size=(100, 1)),
+                                               feature_names=["value"])
+    at = upload(start(), "rows.csv", csv_bytes(frame))
+    at.switch_page(LIVE).run()
+    at.file_uploader(key="live_model_upload").set_value(("m.adbundle", pipeline.to_bytes(), "application/zip"))
+    at.run()
+    no_crash(at)
+    assert any("lacks: value" in e.value for e in at.error)
+    assert at.button(key="live_start").disabled
+
+
+def test_start_is_disabled_while_the_stream_runs():
+    frame = labelled_rows(300)
+    pipeline = DetectionPipeline("zscore").fit(frame.loc[frame.label == 0, ["a", "b"]].to_numpy(),
+                                               feature_names=["a", "b"])
+    at = upload(start(), "rows.csv", csv_bytes(frame))
+    at.switch_page(LIVE).run()
+    at.file_uploader(key="live_model_upload").set_value(("m.adbundle", pipeline.to_bytes(), "application/zip"))
+    at.run()
+    at.number_input(key="live_rate").set_value(20).run()
+    at.checkbox(key="live_loop").check().run()
+    at.button(key="live_start").click().run()
+    no_crash(at)
+    try:
+        assert at.session_state[SESSION].runner.running
+        assert at.button(key="live_start").disabled and not at.button(key="live_stop").disabled
+    finally:
+        at.button(key="live_stop").click().run()
+    assert not at.button(key="live_start").disabled
+
+
+def test_live_chart_uses_the_source_time_and_latency_fits_its_card():
+    from dashboard.live import _latency
+
+    buffer = LiveBuffer(["a"])
+    times = pd.date_range("2024-03-01", periods=50, freq="min")
+    buffer.extend([{"type": "score", "seq": i, "time": str(t), "score": float(i), "flag": i > 45,
+                    "values": {"a": 1.0}} for i, t in enumerate(times)])
+    fig = live_figure(buffer, 40.0)
+    assert fig.layout.xaxis2.title.text == "time"
+    assert pd.Timestamp(fig.data[0].x[0]) == times[0]
+    assert [_latency(v) for v in (8.31, 257.2, 10924.3, 200_000)] == ["8.3 ms", "257 ms", "10.9 s", "3.3 min"]

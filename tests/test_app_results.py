@@ -79,6 +79,8 @@ def test_unlabelled_data_shows_flags_without_metrics():
     no_crash(at)
     assert any("No label column" in i.value for i in at.info)
     assert "Flagged test rows" in _metrics(at)
+    assert not [t for t in at.tabs if "Confusion" in t.label]  # nothing to put in a confusion matrix
+    assert not [c for c in at.get("plotly_chart") if "per class" in c.proto.spec]
 
 
 def test_time_series_leads_with_the_series_and_events():
@@ -129,3 +131,41 @@ def test_row_verdict_follows_the_threshold():
     slider.set_value(slider.max).run()
     no_crash(at)
     assert any(f"Row **{top_row}**" in m.value and "not flagged" in m.value for m in at.markdown)
+
+
+def _eight_sensors(n: int = 3000):
+    """Eight sensors a minute apart; the faults are in sensor_7 only."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(rng.normal(size=(n, 8)).round(4), columns=[f"sensor_{i}" for i in range(8)])
+    fault = np.zeros(n, dtype=int)
+    fault[2400:2430] = 1
+    frame.loc[fault == 1, "sensor_7"] += 8.0
+    frame.insert(0, "timestamp", pd.date_range("2024-01-01", periods=n, freq="min").strftime("%Y-%m-%d %H:%M"))
+    frame["fault"] = fault
+    return frame
+
+
+def _series_axis_titles(at) -> list[str]:
+    import json
+
+    chart = next(c for c in at.get("plotly_chart") if "res_series_" in (c.proto.id or "") or
+                 '"selectdirection"' in c.proto.spec)
+    layout = json.loads(chart.proto.spec)["layout"]
+    axes = sorted((k for k in layout if k.startswith("yaxis")), key=lambda k: int(k[5:] or 1))
+    return [layout[k]["title"]["text"] for k in axes]
+
+
+def test_series_chart_draws_the_sensors_that_drive_the_flags_and_lets_the_user_pick():
+    at = _trained(("statistical", "zscore"), _eight_sensors())
+    no_crash(at)
+    picker = next(m for m in at.multiselect if m.label == "Sensors drawn")
+    assert picker.value[0] == "sensor_7" and len(picker.value) == 4
+    assert _series_axis_titles(at)[0] == "sensor_7"
+    picker.set_value(["sensor_1", "sensor_2", "sensor_3", "sensor_4", "sensor_5", "sensor_6"]).run()
+    no_crash(at)
+    assert not errors(at)
+    assert _series_axis_titles(at) == ["sensor_1", "sensor_2", "sensor_3", "sensor_4", "sensor_5", "sensor_6",
+                                       "score"]

@@ -142,3 +142,31 @@ def test_range_selected_on_results_becomes_the_training_range():
     wait_for_run(at)
     run = at.session_state[state.RUN]
     assert int(run.result.train_mask.sum()) == 12 * 60 + 1
+
+
+def test_the_sensor_sample_opens_with_a_method_that_finds_its_anomalies():
+    from tests.app_support import PAGE, load_sample
+
+    at = load_sample(start(), "sensor.csv")
+    at.switch_page(PAGE["train"]).run()
+    no_crash(at)
+    assert at.radio(key="train_family").value == "classical"
+    assert at.selectbox(key="train_method_classical").value == "knn"
+    at.button(key="train_start").click().run()  # nothing changed: the method and threshold a newcomer gets
+    wait_for_run(at)
+    at.switch_page(PAGE["results"]).run()
+    no_crash(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["F1"]) > 0.8, metrics
+
+
+def test_a_continuous_sensor_column_as_label_is_doubted_before_training():
+    from tests.app_support import PAGE, load_sample
+
+    at = load_sample(start(), "sensor.csv")
+    next(s for s in at.selectbox if s.label == "Label column").set_value("temperature").run()
+    no_crash(at)
+    assert any("temperature" in w.value for w in at.warning), [w.value for w in at.warning]
+    at.switch_page(PAGE["train"]).run()
+    no_crash(at)
+    assert any("temperature" in w.value for w in at.warning), [w.value for w in at.warning]

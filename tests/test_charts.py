@@ -199,3 +199,42 @@ def test_histogram_switches_to_log_bins_for_scores_spanning_magnitudes():
     assert threshold_line.x0 == pytest.approx(-3.0)
     assert fig.layout.xaxis.ticktext[0].startswith("0.000")
     assert not histogram(np.linspace(-1, 1, 100), None).log
+
+
+def test_a_zoomed_range_is_drawn_at_full_resolution():
+    n = 100_000
+    x = np.arange(n, dtype=float) * 60_000  # epoch milliseconds, one reading a minute
+    values = np.sin(np.arange(n) / 500.0)
+    values[50_000:50_300] = 3.0  # a plateau ...
+    values[50_300:50_400] = np.linspace(3.0, 0.0, 100)  # ... then a ramp: the whole-series view keeps neither
+    scores = np.abs(values)
+    whole = charts.series_with_scores(x, values[:, None], ["v"], scores, 10.0)
+    line = next(t for t in whole.data if t.type == "scattergl" and t.name == "v")
+    shown = np.isin(x[49_900:50_500], np.asarray(line.x))
+    assert shown.mean() < 0.5  # decimated
+    zoom = (x[49_900], x[50_499])
+    zoomed = charts.series_with_scores(x, values[:, None], ["v"], scores, 10.0, zoom=zoom)
+    line = next(t for t in zoomed.data if t.type == "scattergl" and t.name == "v")
+    assert np.isin(x[49_900:50_500], np.asarray(line.x)).all()  # every reading of the view
+    assert list(zoomed.layout.xaxis.range) == list(zoom)
+    assert len(line.x) < 20_000  # the rest of the series stays decimated
+
+
+def test_the_series_chart_draws_the_chosen_features():
+    n = 2000
+    x = np.arange(n, dtype=float)
+    values = np.random.default_rng(0).normal(size=(n, 6))
+    fig = charts.series_with_scores(x, values, [f"s{i}" for i in range(6)], np.abs(values[:, 5]), 3.0,
+                                    features=[5, 2])
+    titles = [fig.layout[f"yaxis{'' if i == 0 else i + 1}"].title.text for i in range(3)]
+    assert titles == ["s5", "s2", "score"]
+
+
+def test_a_rule_label_beside_the_threshold_starts_below_the_threshold_label():
+    scores = np.random.default_rng(1).normal(size=2000)
+    hist = histogram(scores, None)
+    fig = charts.score_histogram(hist, 1.0, {"mean_std": 1.1, "percentile": -2.5}, {"mean_std": "mean+k·std"})
+    beside = next(a for a in fig.layout.annotations if a.text == "mean+k·std")
+    far = next(a for a in fig.layout.annotations if a.text == "percentile")
+    assert beside.y <= 0.8 < far.y
+    assert fig.layout.title.text == "Score distribution"  # no labels: no classes to speak of

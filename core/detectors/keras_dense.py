@@ -75,8 +75,8 @@ class KerasDenseAutoencoderDetector(RowReconstructionScores, BaseDetector):
         Seeds the layers' initializers and the shuffling of the training rows. Nothing process-wide
         is reseeded (``keras.utils.set_random_seed`` would change every other thread's random
         numbers), so fits are repeatable per seed in any thread.
-    threshold : see :class:`~core.detectors.base.BaseDetector`; the default is S1's rule, mean + 1
-        std of the training errors.
+    threshold : see :class:`~core.detectors.base.BaseDetector`; the default is mean + 2.5 std of
+        the training errors (S1's rule is mean + 1 std, ``threshold="mean_std:k=1"``).
 
     Attributes
     ----------
@@ -90,7 +90,8 @@ class KerasDenseAutoencoderDetector(RowReconstructionScores, BaseDetector):
     family = "deep"
     input_kind = "rows"
     is_reconstruction = True
-    default_threshold = "mean_std:k=1"
+    #: the PyTorch twin's default (see :class:`~core.detectors.torch_dense.DenseAutoencoderDetector`)
+    default_threshold = "mean_std:k=2.5"
 
     def __init__(self, hidden: str = "32,16,8", epochs: int = 20, batch_size: int = 512,
                  learning_rate: float = 1e-3, patience: int = 0, validation_fraction: float = 0.1,

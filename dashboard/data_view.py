@@ -10,7 +10,8 @@ from core.data import (MISSING_POLICIES, READ_NOTES, UNPARSED_CELLS, Roles, colu
                        numeric_columns, prepare)
 from core.errors import DataError
 from dashboard import charts, state
-from dashboard.ui import digest_bytes, friendly_errors, link, parse_bytes, parse_path, plain, sample_files
+from dashboard.ui import (digest_bytes, friendly_errors, link, parse_bytes, parse_path, plain, release_upload,
+                          sample_files)
 
 NONE = "(none)"
 
@@ -49,6 +50,8 @@ def _source() -> None:
                 with friendly_errors(f"reading '{file.name}'"):
                     frame = parse_bytes(data, file.name)
                     state.put(state.TABLE, state.LoadedTable(file.name, frame, digest, "upload"))
+            del data
+            release_upload(file)  # the table is kept, not the bytes it was read from
     with sample:
         files = sample_files()
         if not files:

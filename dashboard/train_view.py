@@ -11,7 +11,7 @@ from streamlit.errors import StreamlitAPIException
 from core.registry import get_method, list_methods
 from dashboard import charts, state
 from dashboard.jobs import TrainingJob, current_session_id
-from dashboard.ui import friendly_errors, go, link, plain, seconds
+from dashboard.ui import friendly_errors, go, link, plain, seconds, training_estimate
 
 FAMILIES = {
     "statistical": ("Statistical", "Fast, transparent, per-feature rules (z-score, IQR, rolling median)."),
@@ -52,6 +52,7 @@ def render() -> None:
     options = _training_data(dataset, spec)
     options["threshold"] = _threshold(dataset)
     _device(spec)
+    training_estimate(spec, params, dataset, options)
     disabled = spec.supervised and dataset.y is None
     if disabled:
         st.warning(f"{spec.label} is supervised: set a label column on the Data page first.", icon=":material/warning:")

@@ -178,3 +178,31 @@ def fmt(value, digits: int = 3) -> str:
 
 def seconds(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+
+
+def training_estimate(spec, params: dict, dataset, options: dict) -> None:
+    """Say before training starts about how long a deep model will take (nothing for other methods).
+
+    The training part's size follows the chosen split; the estimate itself is
+    :func:`core.detectors.deep_common.estimate_training_seconds` (idle machine, time budget included).
+    """
+    from core.detectors.deep_common import describe_seconds, estimate_training_seconds
+
+    n_rows = dataset.n_rows
+    if options.get("split") == "random":
+        n_train = int(n_rows * (1.0 - float(options.get("test_size", 0.0))))
+    elif options.get("train_range") is not None:
+        start, end = options["train_range"]
+        try:
+            n_train = int(((dataset.time >= start) & (dataset.time <= end)).sum())
+        except TypeError:  # times with a zone against a range without one: count the whole series
+            n_train = n_rows
+    else:
+        n_train = int(n_rows * float(options.get("train_fraction", 1.0)))
+    seconds = estimate_training_seconds(spec.name, {**spec.defaults(), **params}, n_train,
+                                        len(dataset.feature_names), n_rows - n_train)
+    if seconds is not None:
+        budget = float(params.get("time_budget", 0.0) or 0.0)
+        capped = " (training keeps to the time budget)" if budget > 0 and seconds >= budget else ""
+        st.caption(f":material/timer: Training and scoring take {describe_seconds(seconds)} on an idle "
+                   f"2-core machine{capped}; longer when the machine is busy.")

@@ -61,3 +61,15 @@ def test_a_column_whose_type_changes_after_the_first_batch_is_still_read(monkeyp
     assert frame.shape == (2001, 2)
     assert frame["x"].iloc[1999] == 1999 and np.isnan(frame["x"].iloc[-1])
     assert frame.attrs["unparsed_cells"]["x"] == {"count": 1, "examples": ["late text"]}
+
+
+def test_a_file_too_large_for_the_memory_left_is_refused_with_the_spark_way_out(monkeypatch, tmp_path):
+    from core.errors import DataError
+
+    path = tmp_path / "big.csv"
+    path.write_text("a,b\n" + "1.5,2.5\n" * 1000)
+    monkeypatch.setattr(data, "available_memory_bytes", lambda: 1000)
+    with pytest.raises(DataError, match="engine spark"):
+        read_table(path)
+    monkeypatch.setattr(data, "available_memory_bytes", lambda: 10**9)
+    assert read_table(path).shape == (1000, 2)

@@ -124,6 +124,7 @@ PLAIN_LABELS = {
     "robust": "Resist outliers (median and MAD)",
     "short_window": "Values averaged for level shifts (time steps, 1 = off)",
     "stride": "Step between training windows (time steps)",
+    "time_budget": "Time budget (s, 0 = no limit)",
     "validation_fraction": "Share held out for validation (0-0.5)",
     "window": "Window length (time steps)",
 }
@@ -151,6 +152,11 @@ _DENSE_AE = (ParamSpec("hidden", "choice", "32,16,8", "Encoder layer sizes (the 
              *_training(20, 512, 1e-3, 0), SEED)
 _WINDOW = ParamSpec("window", "int", 50, "Length of the sliding windows, in time steps.", 2, 10000)
 _STRIDE = ParamSpec("stride", "int", 1, "Step between training windows (scoring always uses every window).", 1, 1000)
+#: the sequence models' training-time budget (core.detectors.deep_common.DEFAULT_TIME_BUDGET_S)
+_TIME_BUDGET = ParamSpec("time_budget", "float", 40.0,
+                         "Most seconds training may take (0 = no limit). On a long series each epoch trains on a "
+                         "random sample of the windows, and training ends when the next epoch would not fit.",
+                         0.0, 86400.0)
 
 METHODS: dict[str, MethodSpec] = {}
 
@@ -249,7 +255,7 @@ register(MethodSpec(
      ParamSpec("latent_size", "int", 32, "Size of the window's latent code.", 1, 4096, log=True),
      ParamSpec("num_layers", "int", 2, "Stacked LSTM layers.", 1, 8),
      ParamSpec("dropout", "float", 0.2, "Dropout between LSTM layers.", 0.0, 0.9),
-     *_training(50, 32, 1e-3, 5), SEED, DEVICE),
+     *_training(50, 32, 1e-3, 5), _TIME_BUDGET, SEED, DEVICE),
     heavy_framework="torch", reconstruction=True))
 register(MethodSpec(
     "conv_ae", "1-D convolutional autoencoder", "deep", "windows",
@@ -258,7 +264,7 @@ register(MethodSpec(
     (_WINDOW, _STRIDE,
      ParamSpec("channels", "int", 32, "Filters in the first convolution (doubled in the second).", 2, 1024, log=True),
      ParamSpec("kernel_size", "int", 7, "Convolution kernel length.", 3, 101),
-     *_training(50, 64, 1e-3, 5), SEED, DEVICE),
+     *_training(50, 64, 1e-3, 5), _TIME_BUDGET, SEED, DEVICE),
     heavy_framework="torch", reconstruction=True))
 
 # Online detectors: they keep learning while the series arrives (adaptive, see core.detectors.online).

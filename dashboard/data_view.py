@@ -11,7 +11,7 @@ from core.data import (MISSING_POLICIES, READ_NOTES, UNPARSED_CELLS, Roles, colu
 from core.errors import DataError
 from dashboard import charts, state
 from dashboard.ui import (count, digest_bytes, friendly_errors, link, parse_bytes, parse_path, plain,
-                          reading_interval, sample_files)
+                          reading_interval, release_upload, sample_files)
 
 NONE = "(none)"
 
@@ -88,6 +88,8 @@ def _read_upload(file) -> None:
         with friendly_errors(f"reading '{file.name}'"):
             frame = parse_bytes(data, file.name)
             state.put(state.TABLE, state.LoadedTable(file.name, frame, digest, "upload"))
+    del data
+    release_upload(file)  # the table is kept, not the bytes it was read from
 
 
 #: ``make run`` names a bundled sample here, so the dashboard opens with data already loaded.

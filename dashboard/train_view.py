@@ -11,7 +11,7 @@ from streamlit.errors import StreamlitAPIException
 from core.registry import get_method, list_methods
 from dashboard import charts, state
 from dashboard.jobs import TrainingJob, current_session_id
-from dashboard.ui import friendly_errors, go, link, plain, seconds
+from dashboard.ui import friendly_errors, go, link, plain, seconds, training_estimate
 
 FAMILIES = {
     "statistical": ("Statistical", "Fast, transparent, per-feature rules (z-score, IQR, rolling median)."),
@@ -60,6 +60,7 @@ def render() -> None:
     options["threshold"] = _threshold(dataset)
     options["calibration"] = _calibration()
     device_line = st.empty()  # filled last: loading PyTorch must not hold back the button below
+    training_estimate(spec, params, dataset, options)
     disabled = spec.supervised and dataset.y is None
     if disabled:
         st.warning(f"{spec.label} is supervised: set a label column on the Data page first.", icon=":material/warning:")

@@ -79,10 +79,38 @@ def digest_bytes(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-@st.cache_data(show_spinner="Reading the file…", max_entries=6)
+#: Files up to this size are parsed once and shared through ``st.cache_data`` (the bundled samples,
+#: typical uploads). Larger ones are parsed each time they are loaded and kept in the session only:
+#: the cache would hold a pickled second copy of the table and hand out a third on every hit.
+CACHE_LIMIT_BYTES = 32 * 2**20
+
+
 def parse_bytes(data: bytes, filename: str) -> pd.DataFrame:
-    """Parse an uploaded file; cached on its content so re-runs do not parse it again."""
+    """Parse uploaded bytes; a small file is cached on its content so that re-runs do not parse it again."""
+    if len(data) > CACHE_LIMIT_BYTES:
+        return read_table(data, filename=filename)
+    return _parse_small_bytes(data, filename)
+
+
+@st.cache_data(show_spinner="Reading the file…", max_entries=6)
+def _parse_small_bytes(data: bytes, filename: str) -> pd.DataFrame:
     return read_table(data, filename=filename)
+
+
+def release_upload(file) -> None:
+    """Let go of an uploaded file's bytes once they are parsed (the parsed table is what is kept).
+
+    The server keeps every uploaded file in memory until the session ends; a large upload would
+    otherwise sit beside its own table. Streamlit's chat input does the same with its files. After
+    this the uploader still shows the name, but reads as empty on later reruns.
+    """
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    file.close()  # frees this object's view of the bytes
+    ctx = get_script_run_ctx()
+    if ctx is not None and isinstance(ctx.uploaded_file_mgr, MemoryUploadedFileManager):
+        ctx.uploaded_file_mgr.remove_file(session_id=ctx.session_id, file_id=file.file_id)
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=6)
@@ -101,7 +129,10 @@ def parse_path(path: str) -> tuple[pd.DataFrame, str]:
     if p.is_dir():
         raise CoreErrorMessage(f"'{clean}' is a folder; give the path of a CSV or Parquet file in it.")
     stat = p.stat()
-    frame = _parse_path(str(p.resolve()), stat.st_size, stat.st_mtime)
+    if stat.st_size > CACHE_LIMIT_BYTES:
+        frame = read_table(str(p.resolve()))
+    else:
+        frame = _parse_path(str(p.resolve()), stat.st_size, stat.st_mtime)
     return frame, hashlib.sha1(f"{p.resolve()}|{stat.st_size}|{stat.st_mtime}".encode()).hexdigest()
 
 
@@ -172,3 +203,31 @@ def reading_interval(step) -> str:
             if float(amount).is_integer() or unit == "second":
                 return f"every {amount:g} {unit}s"
     return f"every {total:g} seconds"
+
+
+def training_estimate(spec, params: dict, dataset, options: dict) -> None:
+    """Say before training starts about how long a deep model will take (nothing for other methods).
+
+    The training part's size follows the chosen split; the estimate itself is
+    :func:`core.detectors.deep_common.estimate_training_seconds` (idle machine, time budget included).
+    """
+    from core.detectors.deep_common import describe_seconds, estimate_training_seconds
+
+    n_rows = dataset.n_rows
+    if options.get("split") == "random":
+        n_train = int(n_rows * (1.0 - float(options.get("test_size", 0.0))))
+    elif options.get("train_range") is not None:
+        start, end = options["train_range"]
+        try:
+            n_train = int(((dataset.time >= start) & (dataset.time <= end)).sum())
+        except TypeError:  # times with a zone against a range without one: count the whole series
+            n_train = n_rows
+    else:
+        n_train = int(n_rows * float(options.get("train_fraction", 1.0)))
+    seconds = estimate_training_seconds(spec.name, {**spec.defaults(), **params}, n_train,
+                                        len(dataset.feature_names), n_rows - n_train)
+    if seconds is not None:
+        budget = float(params.get("time_budget", 0.0) or 0.0)
+        capped = " (training keeps to the time budget)" if budget > 0 and seconds >= budget else ""
+        st.caption(f":material/timer: Training and scoring take {describe_seconds(seconds)} on an idle "
+                   f"2-core machine{capped}; longer when the machine is busy.")

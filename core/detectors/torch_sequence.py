@@ -20,6 +20,7 @@ from torch import nn
 from ..errors import DataError
 from ..windows import sliding_windows, window_starts
 from .base import WindowReconstructionScores
+from .deep_common import DEFAULT_TIME_BUDGET_S
 from .torch_training import EVAL_BATCH_SIZE, TorchAutoencoderBase, reconstruct_batches
 
 class StackedLSTM(nn.Module):
@@ -172,6 +173,10 @@ _TRAINING_DOC = """epochs : int
     validation_fraction : float, default 0.1
         Share of the windows held out for validation, taken from the end of the series; training
         windows stop before the first validation window begins, so the two never overlap.
+    time_budget : float, default 40
+        Seconds training may take (0 = no limit). On a long series each epoch then trains on a
+        random subsample of the windows, and training ends when the next epoch would not fit (see
+        :func:`~core.detectors.torch_training.train_autoencoder`).
     random_state : int, default 0
     device : {"auto", "cpu", "cuda", "mps"}, default "auto"
     threshold : see :class:`~core.detectors.base.BaseDetector`; the default is mean + 3 std of the
@@ -206,7 +211,8 @@ class LSTMAutoencoderDetector(_WindowAutoencoderDetector):
     def __init__(self, window: int = 50, stride: int = 1, hidden_size: int = 64, latent_size: int = 32,
                  num_layers: int = 2, dropout: float = 0.2, epochs: int = 50, batch_size: int = 32,
                  learning_rate: float = 1e-3, patience: int = 5, validation_fraction: float = 0.1,
-                 random_state: int = 0, device: str = "auto", threshold=None):
+                 time_budget: float = DEFAULT_TIME_BUDGET_S, random_state: int = 0, device: str = "auto",
+                 threshold=None):
         self.window = window
         self.stride = stride
         self.hidden_size = hidden_size
@@ -218,6 +224,7 @@ class LSTMAutoencoderDetector(_WindowAutoencoderDetector):
         self.learning_rate = learning_rate
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.time_budget = time_budget
         self.random_state = random_state
         self.device = device
         self.threshold = threshold
@@ -248,7 +255,8 @@ class ConvAutoencoderDetector(_WindowAutoencoderDetector):
 
     def __init__(self, window: int = 50, stride: int = 1, channels: int = 32, kernel_size: int = 7,
                  epochs: int = 50, batch_size: int = 64, learning_rate: float = 1e-3, patience: int = 5,
-                 validation_fraction: float = 0.1, random_state: int = 0, device: str = "auto", threshold=None):
+                 validation_fraction: float = 0.1, time_budget: float = DEFAULT_TIME_BUDGET_S,
+                 random_state: int = 0, device: str = "auto", threshold=None):
         self.window = window
         self.stride = stride
         self.channels = channels
@@ -258,6 +266,7 @@ class ConvAutoencoderDetector(_WindowAutoencoderDetector):
         self.learning_rate = learning_rate
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.time_budget = time_budget
         self.random_state = random_state
         self.device = device
         self.threshold = threshold

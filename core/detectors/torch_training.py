@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,7 +23,7 @@ from torch import nn
 from ..device import load_torch, resolve_device
 from ..errors import DataError, TrainingCancelled
 from .base import BaseDetector
-from .deep_common import check_training_params
+from .deep_common import check_time_budget, check_training_params
 
 load_torch()  # torch's thread count is chosen once, before any model is built (see core.device)
 
@@ -31,6 +32,11 @@ load_torch()  # torch's thread count is chosen once, before any model is built (
 EVAL_BATCH_SIZE = 256
 #: How many batches run between two ``should_stop`` checks inside an epoch.
 STOP_CHECK_EVERY = 16
+#: With a time budget, the fewest epochs training aims for: when the full training set would not
+#: fit this many epochs into the budget, each epoch draws a random subsample of it instead.
+BUDGET_EPOCHS = 10
+#: Batches timed at the start of training to learn how fast this model runs on this machine.
+BUDGET_PROBE_BATCHES = 4
 
 
 @dataclass
@@ -44,9 +50,12 @@ class TrainSettings:
     seed: int
     device: str
     reduce_lr_on_plateau: bool = False
+    #: seconds training may take (0 = no limit); see :func:`train_autoencoder`
+    time_budget: float = 0.0
 
     def check(self) -> None:
         check_training_params(self.epochs, self.batch_size, self.learning_rate, self.patience, 0.0)
+        check_time_budget(self.time_budget)
 
 
 def seeded_init(model: nn.Module, generator: torch.Generator) -> nn.Module:
@@ -127,6 +136,7 @@ def train_autoencoder(
     *,
     progress=None,
     should_stop=None,
+    budget_report: dict | None = None,
 ) -> dict[str, list[float]]:
     """Train ``model`` to reproduce its input; return ``{"train_loss": [...], "val_loss": [...]}``.
 
@@ -152,6 +162,15 @@ def train_autoencoder(
     part). With ``patience > 0`` training stops after that many epochs without improvement and the
     best weights are restored; with ``patience == 0`` all epochs run and the last weights are kept
     (S1's and S2's behaviour).
+
+    With ``settings.time_budget > 0`` training also keeps to that many seconds. The first few
+    batches are timed; when the full training set would not allow :data:`BUDGET_EPOCHS` epochs
+    (or ``epochs``, if fewer) in the budget, each epoch trains on a fresh random subsample of the
+    training samples sized to fit, and validation uses a fixed, evenly spread subsample of the
+    validation samples. Training ends at the last epoch that fits in the budget (an epoch that
+    runs over is cut short), whatever ``epochs`` says. A budget that binds makes the fit depend on
+    the machine's speed; 0 gives a fit that repeats exactly. ``budget_report``, when given, is
+    filled with ``samples_per_epoch``, ``training_samples``, ``epochs`` and ``ended_by_budget``.
     """
     settings.check()
     device = settings.device
@@ -167,32 +186,49 @@ def train_autoencoder(
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
     best_loss, best_weights, stale_epochs = math.inf, None, 0
     n_train = int(train_index.numel())
+    budget = float(settings.time_budget)
+    started = time.perf_counter()
+    per_epoch = n_train  # samples trained on per epoch; fewer when the budget asks for it
 
     def check_stop():
         if should_stop is not None and should_stop():
             raise TrainingCancelled("Training was cancelled.")
 
+    def step(batch):
+        with _autocast(device):
+            loss = loss_fn(model(batch), batch)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        return loss.detach().float() * batch.shape[0]  # no host sync inside the epoch
+
+    over_budget = False
     for epoch in range(1, settings.epochs + 1):
         check_stop()
         model.train()
         order = train_index[torch.randperm(n_train, generator=generator).to(train_index.device)]
+        if epoch == 1 and budget > 0:
+            per_epoch, val_index = _fit_to_budget(step, order, val_index, settings, budget, started, model,
+                                                  take, loss_fn, has_val)
+            model.train()
+        order = order[:per_epoch]
         loss_sum = torch.zeros((), device=device)
-        for number, start in enumerate(range(0, n_train, settings.batch_size)):
+        trained = 0
+        for number, start in enumerate(range(0, per_epoch, settings.batch_size)):
             if number and number % STOP_CHECK_EVERY == 0:
                 check_stop()
+                if budget > 0 and time.perf_counter() - started > budget:
+                    over_budget = True  # an epoch longer than the budget: cut it short
+                    break
             batch = take(order[start:start + settings.batch_size])
-            with _autocast(device):
-                loss = loss_fn(model(batch), batch)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            loss_sum += loss.detach().float() * batch.shape[0]  # no host sync inside the epoch
-        train_loss = float(loss_sum) / max(n_train, 1)
+            loss_sum += step(batch)
+            trained += batch.shape[0]
+        train_loss = float(loss_sum) / max(trained, 1)
         if not math.isfinite(train_loss):
             raise DataError("Training diverged (the loss became NaN or infinite); lower the learning rate.")
         val_loss = evaluate_loss(model, take, val_index, loss_fn, device) if has_val else None
@@ -213,10 +249,55 @@ def train_autoencoder(
             stale_epochs += 1
             if settings.patience > 0 and stale_epochs >= settings.patience:
                 break
+        if budget > 0 and epoch < settings.epochs:
+            elapsed = time.perf_counter() - started
+            if over_budget or elapsed + elapsed / epoch > budget:  # the next epoch would not fit
+                over_budget = True
+                break
     if best_weights is not None:
         model.load_state_dict(best_weights)
     model.eval()
+    if budget_report is not None:
+        budget_report.update(samples_per_epoch=per_epoch, training_samples=n_train,
+                             epochs=len(history["train_loss"]), ended_by_budget=over_budget,
+                             seconds=time.perf_counter() - started)
     return history
+
+
+def _fit_to_budget(step, order, val_index, settings: TrainSettings, budget: float, started: float, model,
+                   take, loss_fn, has_val) -> tuple[int, torch.Tensor | None]:
+    """Samples per epoch (and the validation samples) that let enough epochs fit in ``budget``.
+
+    Times :data:`BUDGET_PROBE_BATCHES` training batches after one untimed warm-up batch (real
+    steps, on samples from the end of the first epoch's order) and one validation batch.
+    """
+    n_train = int(order.numel())
+    probe = order[-min(n_train, (1 + BUDGET_PROBE_BATCHES) * settings.batch_size):]
+    float(step(take(probe[:settings.batch_size])))  # the first step builds the kernels: not timed
+    timed = probe[settings.batch_size:] if probe.numel() > settings.batch_size else probe
+    tick = time.perf_counter()
+    for start in range(0, int(timed.numel()), settings.batch_size):
+        float(step(take(timed[start:start + settings.batch_size])))  # float() waits for the device
+    train_seconds = (time.perf_counter() - tick) / max(int(timed.numel()), 1)
+    val_seconds = 0.0
+    if has_val:
+        tick = time.perf_counter()
+        sample = val_index[:EVAL_BATCH_SIZE]
+        evaluate_loss(model, take, sample, loss_fn, settings.device)
+        val_seconds = (time.perf_counter() - tick) / max(int(sample.numel()), 1)
+    epochs = min(settings.epochs, BUDGET_EPOCHS)
+    remaining = max(budget - (time.perf_counter() - started), 0.0)
+    full_epoch = n_train * train_seconds + (int(val_index.numel()) * val_seconds if has_val else 0.0)
+    if epochs * full_epoch <= remaining:
+        return n_train, val_index
+    # validation costs a quarter of the training samples at most, forward passes only
+    per_epoch = int(remaining / epochs / (train_seconds + 0.25 * val_seconds))
+    per_epoch = min(n_train, max(per_epoch, settings.batch_size))
+    if has_val:
+        n_val = min(int(val_index.numel()), max(1, per_epoch // 4))
+        spread = torch.linspace(0, int(val_index.numel()) - 1, n_val).round().long().to(val_index.device)
+        val_index = val_index[spread]
+    return per_epoch, val_index
 
 
 def evaluate_loss(model, take, index, loss_fn, device: str) -> float:
@@ -289,7 +370,8 @@ class TorchAutoencoderBase(BaseDetector):
         return TrainSettings(epochs=int(self.epochs), batch_size=int(self.batch_size),
                              learning_rate=float(self.learning_rate), patience=int(self.patience),
                              seed=int(self.random_state), device=self.device_,
-                             reduce_lr_on_plateau=self.reduce_lr_on_plateau)
+                             reduce_lr_on_plateau=self.reduce_lr_on_plateau,
+                             time_budget=float(getattr(self, "time_budget", 0.0)))
 
     def _new_model(self, n_features: int) -> nn.Module:
         """A freshly initialised model on ``device_``: its weights and dropout masks come from its own
@@ -304,9 +386,11 @@ class TorchAutoencoderBase(BaseDetector):
     def _train(self, take, train_index: np.ndarray, val_index: np.ndarray, loss_fn, progress, should_stop):
         device = self.device_
         as_index = lambda rows: torch.as_tensor(np.asarray(rows, dtype=np.int64), device=device)  # noqa: E731
+        #: how the time budget shaped training (see train_autoencoder); not saved in bundles
+        self.budget_report_: dict = {}
         self.history_ = train_autoencoder(
             self.model_, take, as_index(train_index), as_index(val_index), loss_fn, self._settings(),
-            progress=progress, should_stop=should_stop)
+            progress=progress, should_stop=should_stop, budget_report=self.budget_report_)
 
     def _get_model_state(self) -> dict[str, Any]:
         return model_state(self.model_)

@@ -261,6 +261,18 @@ class DetectionPipeline(BaseEstimator):
         check_is_fitted(self, "threshold_")
         return self.detector_.step_context()
 
+    def window_note(self) -> str | None:
+        """The window the model uses and what each score depends on, in words (None for row models)."""
+        check_is_fitted(self, "threshold_")
+        window = getattr(self.detector_, "window_", None)
+        if window is None:
+            return None
+        context = self.step_context()
+        how = getattr(self.detector_, "window_note_", "") or "set by hand"
+        reach = (f"each score uses the {context.past} steps before it" if context.causal else
+                 f"each score uses {context.past} steps before it and {context.future} after it")
+        return f"window: {int(window)} steps ({how}); {reach}"
+
     def score(self, X) -> np.ndarray:
         """Anomaly score per row (or per time step for window methods); higher = more anomalous."""
         return self.detector_.score_samples(self._scaled(X))

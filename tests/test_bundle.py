@@ -163,7 +163,8 @@ LEAN_PARAMS = {"isolation_forest": {"n_estimators": 10}, "random_forest": {"n_es
                "dense_ae": {"epochs": 1}, "dense_ae_keras": {"epochs": 1}, "rolling_median": {"window": 5},
                "windowed_pca": {"window": 8},
                "lstm_ae": {"epochs": 1, "window": 8, "hidden_size": 4, "latent_size": 2, "num_layers": 1},
-               "conv_ae": {"epochs": 1, "window": 8, "channels": 4}}
+               "conv_ae": {"epochs": 1, "window": 8, "channels": 4},
+               "windowed_knn": {"window": 8}, "windowed_lof": {"window": 8}, "matrix_profile": {"window": 8}}
 
 
 @pytest.mark.parametrize("method", list(__import__("core.registry", fromlist=["METHODS"]).METHODS))

@@ -20,6 +20,10 @@ FAST = {
     "conv_ae": {"epochs": 8, "window": 16, "channels": 8, "stride": 2},
     "windowed_pca": {"window": 16},
     "rolling_median": {"window": 9},
+    # short windows: a spike raises every window that holds it, so a long one blurs point anomalies
+    "windowed_knn": {"window": 4},
+    "windowed_lof": {"window": 4},
+    "matrix_profile": {"window": 4, "context": "centred"},
 }
 
 

@@ -77,7 +77,10 @@ def test_stream_and_score_agree_at_every_batch_size(method, context, files):
     out = folder / f"{method}_{context}_scored.csv"
     assert cli.main(["score", str(bundle), str(path), "--out", str(out)]) == 0
     batch = pd.read_csv(out)["anomaly_score"].to_numpy()
-    tolerance = {"rtol": 1e-5, "atol": 1e-6} if method in ("lstm_ae", "conv_ae") else {"rtol": 1e-9, "atol": 1e-12}
+    # float32 networks, and stumpy's running dot products (a distance near 0 is the square root of
+    # rounding noise, about 1e-7 whatever the batch), agree to rounding; the rest exactly
+    tolerance = {"rtol": 1e-5, "atol": 1e-6} if method in ("lstm_ae", "conv_ae", "matrix_profile") \
+        else {"rtol": 1e-9, "atol": 1e-12}
 
     loaded = DetectionPipeline.load(bundle, key=None)
     for size in (1, 7, 100, N_STEPS):

@@ -23,11 +23,19 @@ _MEAN_AD_TO_STD = 1.2533
 def rolling_median(X: np.ndarray, window: int, *, centred: bool) -> np.ndarray:
     """Median of ``window`` steps per column: centred on each step, or the ones ending at it.
 
-    Where the series begins (and, centred, where it ends) the window is cut short
-    (``min_periods=1``), so every step has a median. Centred, pandas puts ``window // 2`` steps
-    before a step and ``(window - 1) // 2`` after it.
+    Centred, pandas puts ``window // 2`` steps before a step and ``(window - 1) // 2`` after it,
+    and the window is cut short at both ends of the series (``min_periods=1``). Causal, the first
+    ``window - 1`` steps, which no full window ends at, take the median of the first window (a
+    median of one or two values would hide a spike at the very start; a stream leaves those steps
+    as warm-up).
     """
-    return pd.DataFrame(X).rolling(int(window), center=centred, min_periods=1).median().to_numpy()
+    frame = pd.DataFrame(X)
+    if centred:
+        return frame.rolling(int(window), center=True, min_periods=1).median().to_numpy()
+    medians = frame.rolling(int(window), min_periods=min(int(window), len(frame))).median().to_numpy(copy=True)
+    head = min(int(window), len(frame)) - 1
+    medians[:head] = np.median(np.asarray(X, dtype=float)[: head + 1], axis=0)
+    return medians
 
 
 class RollingMedianDetector(WindowedSeries, BaseDetector):

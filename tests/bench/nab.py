@@ -2,7 +2,7 @@
 
     python -m tests.bench.nab [--methods zscore knn ...] [--series realKnownCause nyc_taxi ...]
                               [--data-dir ../shared/data/nab] [--fast] [--max-buffer 20]
-                              [--calibration past_rank|robust_z]
+                              [--calibration past_rank|robust_z] [--set context=centred ...]
 
 Protocol, per series (all 58 by default): a :class:`~core.pipeline.DetectionPipeline` (the
 method's default scaler and parameters) is fitted on NAB's probationary period, the first
@@ -137,11 +137,13 @@ def run_series(method: str, params: dict, values: np.ndarray, n_train: int) -> d
     fit_s = time.perf_counter() - started
     detector = pipeline.detector_
     started = time.perf_counter()
+    # the probationary rows keep the scores the fit gave them (PyOD's convention): a method that
+    # compares a row with its training rows would find each training row itself
     if detector.step_context().adaptive:
-        raw = np.concatenate([pipeline.score(values[:n_train]),
+        raw = np.concatenate([pipeline.train_scores_,
                               detector.score_and_learn(pipeline.scaler_.transform(values[n_train:]))])
     else:
-        raw = pipeline.score(values)
+        raw = np.concatenate([pipeline.train_scores_, pipeline.score(values)[n_train:]])
     score_s = time.perf_counter() - started
     return {"raw": raw, "fit_s": fit_s, "score_s": score_s, "looks_ahead": looks_ahead(detector),
             "adaptive": bool(detector.step_context().adaptive)}
@@ -177,6 +179,8 @@ def main(argv=None) -> int:
     parser.add_argument("--fast", action="store_true", help=f"reduced deep settings: {FAST_PARAMS}")
     parser.add_argument("--calibration", choices=sorted(CALIBRATIONS), default="past_rank",
                         help="raw score to NAB's [0, 1]: rank among past scores (default) or robust z squashed")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="parameters for every method that declares them (e.g. context=centred window=64)")
     parser.add_argument("--max-buffer", type=int, default=20, help="largest VUS-PR buffer, in steps")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default artifacts/nab_<time>.json)")
     args = parser.parse_args(argv)
@@ -201,6 +205,8 @@ def main(argv=None) -> int:
     results: dict[str, dict] = {}
     for method in methods:
         params = dict(FAST_PARAMS.get(method, {})) if args.fast else {}
+        declared = get_method(method).defaults()
+        params.update({key: value for key, _, value in (item.partition("=") for item in args.set) if key in declared})
         anomaly, rows, errors = {}, [], {}
         lookahead = None
         for layout in layouts:

@@ -111,6 +111,7 @@ PLAIN_LABELS = {
     "max_depth": "Deepest tree level (0 = unlimited)",
     "max_samples": "Rows drawn per tree",
     "max_train_rows": "Most training rows used",
+    "max_train_windows": "Most training windows kept",
     "n_components": "Components kept (share of variance, or a count)",
     "n_estimators": "Number of trees",
     "n_neighbors": "Neighbours compared (k)",

@@ -64,8 +64,13 @@ def _stream(pipeline, frame, batch):
     return np.array([np.nan if r["score"] is None else r["score"] for r in records]), stats
 
 
+#: stumpy compiles its numba kernels on first use in a process: about a minute on 2 cores, more when busy
+COMPILES = {"matrix_profile"}
+
+
 @pytest.mark.parametrize("context", ["causal", "centred"])
-@pytest.mark.parametrize("method", SERIES_METHODS)
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.timeout(1800)) if m in COMPILES else m
+                                    for m in SERIES_METHODS])
 def test_stream_and_score_agree_at_every_batch_size(method, context, files):
     folder, frame, path = files
     pipeline = DetectionPipeline(method, {**SMALL[method], "context": context})

@@ -164,7 +164,9 @@ def _cmd_methods(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    _print_summary(_experiment(args).summary(), args.json)
+    result = _experiment(args)
+    args.notes += [n for n in [result.pipeline.window_note()] if n]
+    _print_summary(result.summary(), args.json)
     return 0
 
 
@@ -180,10 +182,12 @@ def _cmd_train(args) -> int:
         pipeline = DetectionPipeline(args.method, params, args.threshold, args.scaler, args.calibration).fit(
             dataset.X[rows], dataset.y if spec.supervised else None, feature_names=dataset.feature_names)
         path = pipeline.save(args.out, key=_bundle_key(args))
+        args.notes += [n for n in [pipeline.window_note()] if n]
         _print_summary({**pipeline.describe(), "model": str(path)}, args.json)
         return 0
     key = _bundle_key(args)  # a bad key file is reported before training, not after
     result = _experiment(args)
+    args.notes += [n for n in [result.pipeline.window_note()] if n]
     path = result.pipeline.save(args.out, key=key)
     summary = {**result.summary(), "model": str(path)}
     _print_summary(summary, args.json)

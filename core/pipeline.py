@@ -312,6 +312,23 @@ class DetectionPipeline(BaseEstimator):
     def device_(self) -> str:
         return getattr(self.detector_, "device_", "cpu")
 
+    def step_context(self):
+        """Which steps one score depends on (see :meth:`core.detectors.base.BaseDetector.step_context`)."""
+        check_is_fitted(self, "threshold_")
+        return self.detector_.step_context()
+
+    def window_note(self) -> str | None:
+        """The window the model uses and what each score depends on, in words (None for row models)."""
+        check_is_fitted(self, "threshold_")
+        window = getattr(self.detector_, "window_", None)
+        if window is None:
+            return None
+        context = self.step_context()
+        how = getattr(self.detector_, "window_note_", "") or "set by hand"
+        reach = (f"each score uses the {context.past} steps before it" if context.causal else
+                 f"each score uses {context.past} steps before it and {context.future} after it")
+        return f"window: {int(window)} steps ({how}); {reach}"
+
     def score(self, X) -> np.ndarray:
         """Anomaly score per row (or per time step for window methods); higher = more anomalous.
 
@@ -440,9 +457,9 @@ class DetectionPipeline(BaseEstimator):
 
     def _score_probe(self) -> None:
         """Score a few copies of the normal profile: a bundle that loads must score finitely."""
-        # a window model needs at least a window's worth of steps (and a few for the smallest windows)
-        window = int(self.detector_.get_params().get("window", 0))
-        rows = max(3, window + 1) if self.spec.input_kind == "windows" else 1
+        # a window model needs every step a score depends on (and a few for the smallest windows)
+        context = self.step_context()
+        rows = max(3, context.past + context.future + 1) if self.spec.input_kind == "windows" else 1
         if rows * len(self.feature_names_) > MAX_PROBE_CELLS:
             raise BundleError(f"The bundle's model needs {rows:,} steps of {len(self.feature_names_):,} features to "
                               "score anything, beyond what this version loads.")

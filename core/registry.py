@@ -114,6 +114,7 @@ PLAIN_LABELS = {
     "max_depth": "Deepest tree level (0 = unlimited)",
     "max_samples": "Rows drawn per tree",
     "max_train_rows": "Most training rows used",
+    "max_train_windows": "Most training windows kept",
     "n_components": "Components kept (share of variance, or a count)",
     "n_estimators": "Number of trees",
     "n_neighbors": "Neighbours compared (k)",
@@ -126,7 +127,8 @@ PLAIN_LABELS = {
     "stride": "Step between training windows (time steps)",
     "time_budget": "Time budget (s, 0 = no limit)",
     "validation_fraction": "Share held out for validation (0-0.5)",
-    "window": "Window length (time steps)",
+    "window": "Window length (time steps, 0 = automatic)",
+    "context": "Steps each score may use",
 }
 
 SEED = ParamSpec("random_state", "int", 0, "Random seed, for reproducible results.", 0, 2**31 - 1)
@@ -150,7 +152,13 @@ def _training(epochs: int, batch: int, lr: float, patience: int) -> tuple[ParamS
 _DENSE_AE = (ParamSpec("hidden", "choice", "32,16,8", "Encoder layer sizes (the decoder mirrors them).",
                        choices=("32,16,8", "64,32,16", "128,64,32", "16,8,4")),
              *_training(20, 512, 1e-3, 0), SEED)
-_WINDOW = ParamSpec("window", "int", 50, "Length of the sliding windows, in time steps.", 2, 10000)
+_WINDOW = ParamSpec("window", "int", 0, "Length of the sliding windows, in time steps; 0 = automatic: the "
+                    "series' dominant period (from its autocorrelation), shown after training.", 0, 10000)
+_CONTEXT = ParamSpec(
+    "context", "choice", "causal",
+    "causal: a step is scored from the steps up to it, so its score is final the moment it arrives (streams, "
+    "live data, NAB); centred: from the steps on both sides, for offline analysis, and a stream gives each "
+    "score as many steps late as the window looks ahead.", choices=("causal", "centred"))
 _STRIDE = ParamSpec("stride", "int", 1, "Step between training windows (scoring always uses every window).", 1, 1000)
 #: the sequence models' training-time budget (core.detectors.deep_common.DEFAULT_TIME_BUDGET_S)
 _TIME_BUDGET = ParamSpec("time_budget", "float", 40.0,
@@ -185,7 +193,8 @@ register(MethodSpec(
     "rolling_median", "Rolling-median residual", "statistical", "windows",
     "Robust z-score of each value's distance from the median of its neighbours; a strong time-series baseline.",
     "timeseries_baselines:RollingMedianDetector",
-    (ParamSpec("window", "int", 25, "Width of the centred rolling window, in time steps.", 3, 100000),),
+    (ParamSpec("window", "int", 0, "Width of the rolling window, in time steps; 0 = automatic: a quarter of "
+               "the series' dominant period (25 steps when it has none).", 0, 100000), _CONTEXT),
     default_scaler="none"))
 register(MethodSpec(
     "isolation_forest", "Isolation Forest", "classical", "rows",
@@ -224,9 +233,34 @@ register(MethodSpec(
     "windowed_pca", "Windowed PCA", "classical", "windows",
     "PCA reconstruction error of sliding windows, folded back to each time step.",
     "timeseries_baselines:WindowedPCADetector",
-    (ParamSpec("window", "int", 32, "Length of the sliding windows, in time steps.", 2, 10000),
+    (_WINDOW, _CONTEXT,
      ParamSpec("n_components", "float", 0.9, "Components kept: share of variance (< 1) or count.", 0.01, 10000.0)),
     reconstruction=True))
+register(MethodSpec(
+    "windowed_knn", "Windowed k-nearest neighbours", "classical", "windows",
+    "Distance of each sliding window to its nearest normal training windows (subsequence kNN, scikit-learn).",
+    "subsequence:WindowedKNNDetector",
+    (_WINDOW, _CONTEXT,
+     ParamSpec("n_neighbors", "int", 5, "Number of neighbouring windows.", 1, 1000),
+     ParamSpec("max_train_windows", "int", 20000, "Training windows kept (evenly spaced) above this.",
+               100, 1000000, log=True))))
+register(MethodSpec(
+    "windowed_lof", "Windowed Local Outlier Factor", "classical", "windows",
+    "How much sparser a sliding window's neighbourhood is than its neighbours' (subsequence LOF, scikit-learn).",
+    "subsequence:WindowedLOFDetector",
+    (_WINDOW, _CONTEXT,
+     ParamSpec("n_neighbors", "int", 20, "Neighbouring windows used for the local density.", 1, 1000),
+     ParamSpec("max_train_windows", "int", 20000, "Training windows kept (evenly spaced) above this.",
+               100, 1000000, log=True))))
+register(MethodSpec(
+    "matrix_profile", "Matrix profile (discords)", "classical", "windows",
+    "z-normalised distance of each window to its most similar normal training window (stumpy); "
+    "a window unlike anything seen is a discord.",
+    "subsequence:MatrixProfileDetector",
+    (_WINDOW, _CONTEXT,
+     ParamSpec("combine", "choice", "max", "How the features' distances are combined.", choices=("max", "mean")),
+     ParamSpec("device", "choice", "auto", "Compute device: auto = a CUDA GPU when there is one, else the CPU.",
+               choices=("auto", "cpu", "cuda")))))
 register(MethodSpec(
     "random_forest", "Random forest (supervised)", "classical", "rows",
     "A classifier trained on labelled normal and anomalous rows; score = anomaly probability.",
@@ -250,7 +284,7 @@ register(MethodSpec(
     "lstm_ae", "LSTM autoencoder", "deep", "windows",
     "Sequence autoencoder on sliding windows; each time step is scored by its own reconstruction error.",
     "torch_sequence:LSTMAutoencoderDetector",
-    (_WINDOW, _STRIDE,
+    (_WINDOW, _CONTEXT, _STRIDE,
      ParamSpec("hidden_size", "int", 64, "LSTM hidden units.", 2, 4096, log=True),
      ParamSpec("latent_size", "int", 32, "Size of the window's latent code.", 1, 4096, log=True),
      ParamSpec("num_layers", "int", 2, "Stacked LSTM layers.", 1, 8),
@@ -261,7 +295,7 @@ register(MethodSpec(
     "conv_ae", "1-D convolutional autoencoder", "deep", "windows",
     "Convolutional autoencoder on sliding windows; each time step is scored by its own reconstruction error.",
     "torch_sequence:ConvAutoencoderDetector",
-    (_WINDOW, _STRIDE,
+    (_WINDOW, _CONTEXT, _STRIDE,
      ParamSpec("channels", "int", 32, "Filters in the first convolution (doubled in the second).", 2, 1024, log=True),
      ParamSpec("kernel_size", "int", 7, "Convolution kernel length.", 3, 101),
      *_training(50, 64, 1e-3, 5), _TIME_BUDGET, SEED, DEVICE),

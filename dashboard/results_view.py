@@ -357,8 +357,8 @@ def _explain_window(run: state.Run, a: int, b: int, pad: int) -> None:
     names = dataset.feature_names
     lo, hi = max(0, a - pad), min(dataset.n_rows, b + pad + 1)
     if spec.input_kind == "windows":
-        window = int(run.result.params.get("window", spec.defaults().get("window", 50)) or 50)
-        lo, hi = max(0, a - max(pad, window)), min(dataset.n_rows, b + max(pad, window) + 1)
+        context = pipeline.step_context()  # the steps each score depends on, as the model declares them
+        lo, hi = max(0, a - max(pad, context.past)), min(dataset.n_rows, b + max(pad, context.future) + 1)
     X = dataset.X[lo:hi]
     c1, c2 = st.columns([3, 2])
     contributions = pipeline.feature_contributions(X)[a - lo:b - lo + 1]
@@ -445,8 +445,9 @@ def _build_row_figures(run: state.Run, row: int) -> tuple:
     pipeline = result.pipeline
     names = dataset.feature_names
     if spec.input_kind == "windows":
-        window = int(result.params.get("window", spec.defaults().get("window", 50)) or 50)
-        lo, hi = max(0, row - 2 * window), min(dataset.n_rows, row + 2 * window + 1)
+        context = pipeline.step_context()  # the steps each score depends on, as the model declares them
+        reach = max(context.past, context.future, 1)
+        lo, hi = max(0, row - 2 * reach), min(dataset.n_rows, row + 2 * reach + 1)
         X = dataset.X[lo:hi]
         contrib = pipeline.feature_contributions(X)[row - lo]
         k = int(np.argmax(contrib))

@@ -80,6 +80,8 @@ def render() -> None:
     if run is not None:
         st.divider()
         st.caption(f"Last trained: {run.spec.label} on {plain(run.table_name)}.")
+        if (window := run.result.pipeline.window_note()) is not None:
+            st.caption(f":material/straighten: {window[0].upper()}{window[1:]}.")
         link("results", "Open its results", icon=":material/insights:")
     with device_line.container():
         _device(spec)

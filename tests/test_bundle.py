@@ -163,10 +163,13 @@ LEAN_PARAMS = {"isolation_forest": {"n_estimators": 10}, "random_forest": {"n_es
                "dense_ae": {"epochs": 1}, "dense_ae_keras": {"epochs": 1}, "rolling_median": {"window": 5},
                "windowed_pca": {"window": 8},
                "lstm_ae": {"epochs": 1, "window": 8, "hidden_size": 4, "latent_size": 2, "num_layers": 1},
-               "conv_ae": {"epochs": 1, "window": 8, "channels": 4}}
+               "conv_ae": {"epochs": 1, "window": 8, "channels": 4},
+               "windowed_knn": {"window": 8}, "windowed_lof": {"window": 8}, "matrix_profile": {"window": 8}}
 
 
-@pytest.mark.parametrize("method", list(__import__("core.registry", fromlist=["METHODS"]).METHODS))
+@pytest.mark.parametrize("method", [  # matrix_profile: stumpy compiles its numba kernels on first use
+    pytest.param(m, marks=pytest.mark.timeout(1800)) if m == "matrix_profile" else m
+    for m in __import__("core.registry", fromlist=["METHODS"]).METHODS])
 def test_every_method_round_trips_through_the_checks(method):
     from core.registry import get_method
 

@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DataError
 from ..thresholds import apply_threshold, make_threshold
-from ..windows import fold_window_errors
+from ..windows import CENTRED, auto_window, causal_window_errors, check_context, fold_window_errors
 
 #: ``progress(epoch, n_epochs, train_loss, val_loss)``; deep models call it once per epoch.
 ProgressCallback = Callable[[int, int, float, "float | None"], None]
@@ -277,24 +277,103 @@ class RowReconstructionScores:
         return np.abs(X - self._reconstruct(X))
 
 
-class WindowReconstructionScores:
-    """Mixin for window models: every time step is scored by its own squared error, averaged over
-    the windows that cover it, and reconstructed as the mean of those windows' reconstructions.
+class WindowedSeries:
+    """Mixin for detectors over sliding windows: the window length and the step context.
+
+    Parameters it expects on the detector: ``window`` (steps; 0 = automatic, from the series'
+    dominant period, see :func:`core.windows.auto_window`) and ``context`` (``"causal"``: a step's
+    score uses that step and the ones before it only, final as soon as the step arrives;
+    ``"centred"``: it also uses the steps after it, so a stream emits it that many steps late).
+
+    ``fit`` sets ``window_`` (the length used) and ``window_note_`` (how it was chosen, in words).
+    """
+
+    #: The window when ``window=0`` and the series shows no dominant period (the usual length).
+    fallback_window: ClassVar[int] = 32
+    #: Bounds of an automatic window, and its share of the dominant period.
+    auto_window_bounds: ClassVar[tuple[int, int]] = (8, 256)
+    auto_window_share: ClassVar[float] = 1.0
+    smallest_window: ClassVar[int] = 2
+
+    def _resolve_window(self, X: np.ndarray) -> None:
+        """Set ``window_`` from the ``window`` parameter, or from the training series when it is 0."""
+        check_context(self.context)
+        window = int(self.window)
+        if window == 0:
+            low, high = self.auto_window_bounds
+            window, how = auto_window(X, fallback=self.fallback_window, low=max(low, self.smallest_window),
+                                      high=high, share=self.auto_window_share)
+            self.window_, self.window_note_ = max(window, self.smallest_window), f"automatic: {how}"
+        elif window < self.smallest_window:
+            raise DataError(f"The window must be at least {self.smallest_window} steps (or 0 for automatic), "
+                            f"got {self.window}.")
+        else:
+            self.window_, self.window_note_ = window, "set by hand"
+
+    def _window(self) -> int:
+        """The window length in use: the fitted one, else the parameter (the fallback for automatic)."""
+        window = getattr(self, "window_", None)
+        if window is None:
+            window = int(self.window) or self.fallback_window
+        return int(window)
+
+    def _steps_before_and_after(self, window: int) -> tuple[int, int]:
+        """(past, future) of a window model scoring with windows of ``window`` steps."""
+        return (window - 1, 0) if self.context != CENTRED else (window - 1, window - 1)
+
+    def step_context(self) -> StepContext:
+        """Causal: the ``window - 1`` steps before; centred: those and as many after.
+
+        Before ``fit`` an automatic window (0) counts as its fallback length; only the lengths,
+        not whether the model is causal, depend on that.
+        """
+        past, future = self._steps_before_and_after(self._window())
+        return StepContext(past=past, future=future)
+
+    def _min_rows(self) -> int:
+        # before fit: the window asked for (an automatic one is at most a quarter of the series)
+        return max(self.min_train_rows, int(self.window) + 1 if int(self.window) else self.smallest_window)
+
+    def _min_score_rows(self) -> int:
+        return max(1, self._window())
+
+    def _window_state(self) -> dict[str, Any]:
+        return {"window_": int(self.window_), "window_note_": str(self.window_note_)}
+
+    def _set_window_state(self, state: dict[str, Any]) -> None:
+        window = int(state["window_"])
+        if window < self.smallest_window or int(self.window) not in (0, window):
+            raise DataError(f"The fitted window ({window}) does not fit the window parameter ({self.window}).")
+        self.window_ = window
+        self.window_note_ = str(state.get("window_note_", ""))
+
+
+class WindowReconstructionScores(WindowedSeries):
+    """Mixin for window models: every time step is scored by its own squared error.
+
+    Centred, that error is averaged over the windows that cover the step, and the step is
+    reconstructed as the mean of those windows' reconstructions; causal, both come from the one
+    window that ends at the step (:func:`core.windows.causal_window_errors`).
 
     The detector using it provides ``_window_reconstruction(X) -> (windows, rebuilt, starts)``,
-    both arrays of shape ``(n_windows, window, n_features)``.
+    both arrays of shape ``(n_windows, window, n_features)``, with a window starting at every step.
     """
+
+    def _fold(self, values: np.ndarray, starts: np.ndarray, n_steps: int) -> np.ndarray:
+        if self.context == CENTRED:
+            return fold_window_errors(values, starts, n_steps)
+        return causal_window_errors(values, starts, n_steps)
 
     def _step_errors(self, X: np.ndarray) -> np.ndarray:
         windows, rebuilt, starts = self._window_reconstruction(X)
-        return fold_window_errors((windows - rebuilt) ** 2, starts, X.shape[0])
+        return self._fold((windows - rebuilt) ** 2, starts, X.shape[0])
 
     def _score(self, X):
         return self._step_errors(X).mean(axis=1)
 
     def _reconstruct(self, X):
         _, rebuilt, starts = self._window_reconstruction(X)
-        return fold_window_errors(rebuilt, starts, X.shape[0])
+        return self._fold(rebuilt, starts, X.shape[0])
 
     def feature_scores(self, X):
         """Squared reconstruction error per time step and feature, shape ``(n_steps, n_features)``."""

@@ -116,12 +116,12 @@ class _WindowAutoencoderDetector(WindowReconstructionScores, TorchAutoencoderBas
     reduce_lr_on_plateau = True
     default_threshold = "mean_std:k=3"
     min_train_rows = 1  # the window length decides; see _window_starts for the message
+    state_fields = {"window_": "count", "window_note_": "text"}
+    fallback_window = 50
+    auto_window_bounds = (8, 128)  # a network's cost grows with its window
 
-    def _window(self) -> int:
-        window = int(self.window)
-        if window < 2:
-            raise DataError(f"The window must be at least 2 steps, got {self.window}.")
-        return window
+    def _min_rows(self) -> int:
+        return 1  # window_starts says what is missing, in the window's own words
 
     def _window_starts(self, n_steps: int, stride: int = 1) -> np.ndarray:
         if int(stride) < 1:
@@ -148,10 +148,18 @@ class _WindowAutoencoderDetector(WindowReconstructionScores, TorchAutoencoderBas
         return train, positions[-n_val:]
 
     def _fit(self, X, y, *, progress, should_stop):
+        self._resolve_window(X)
         starts = self._window_starts(X.shape[0], int(self.stride))
         self.model_ = self._new_model(X.shape[1])
         train, val = self._chronological_split(starts)
         self._train(self._window_taker(X, starts), train, val, F.mse_loss, progress, should_stop)
+
+    def _get_model_state(self):
+        return {**super()._get_model_state(), **self._window_state()}
+
+    def _set_model_state(self, state):
+        self._set_window_state(state)  # first: the network is built for the fitted window
+        super()._set_model_state({k: v for k, v in state.items() if k not in self.state_fields})
 
     def _window_reconstruction(self, X: np.ndarray):
         starts = self._window_starts(X.shape[0], 1)
@@ -197,8 +205,11 @@ class LSTMAutoencoderDetector(_WindowAutoencoderDetector):
 
     Parameters
     ----------
-    window : int, default 50
-        Window length in time steps; the series must be at least this long.
+    window : int, default 0
+        Window length in time steps (the series must be at least this long); 0 = the series'
+        dominant period, within 8-128 (50 when it has none).
+    context : {"causal", "centred"}, default "causal"
+        Score each step from the window ending at it, or from every window around it.
     stride : int, default 1
         Step between training windows (scoring always uses every window).
     hidden_size : int, default 64
@@ -208,12 +219,13 @@ class LSTMAutoencoderDetector(_WindowAutoencoderDetector):
         Dropout between stacked LSTM layers.
     """
 
-    def __init__(self, window: int = 50, stride: int = 1, hidden_size: int = 64, latent_size: int = 32,
+    def __init__(self, window: int = 0, context: str = "causal", stride: int = 1, hidden_size: int = 64, latent_size: int = 32,
                  num_layers: int = 2, dropout: float = 0.2, epochs: int = 50, batch_size: int = 32,
                  learning_rate: float = 1e-3, patience: int = 5, validation_fraction: float = 0.1,
                  time_budget: float = DEFAULT_TIME_BUDGET_S, random_state: int = 0, device: str = "auto",
                  threshold=None):
         self.window = window
+        self.context = context
         self.stride = stride
         self.hidden_size = hidden_size
         self.latent_size = latent_size
@@ -246,18 +258,21 @@ class ConvAutoencoderDetector(_WindowAutoencoderDetector):
 
     Parameters
     ----------
-    window : int, default 50
+    window : int, default 0
+        As for the LSTM autoencoder.
+    context : {"causal", "centred"}, default "causal"
     stride : int, default 1
     channels : int, default 32
         Filters of the first convolution (the second has twice as many).
     kernel_size : int, default 7
     """
 
-    def __init__(self, window: int = 50, stride: int = 1, channels: int = 32, kernel_size: int = 7,
+    def __init__(self, window: int = 0, context: str = "causal", stride: int = 1, channels: int = 32, kernel_size: int = 7,
                  epochs: int = 50, batch_size: int = 64, learning_rate: float = 1e-3, patience: int = 5,
                  validation_fraction: float = 0.1, time_budget: float = DEFAULT_TIME_BUDGET_S,
                  random_state: int = 0, device: str = "auto", threshold=None):
         self.window = window
+        self.context = context
         self.stride = stride
         self.channels = channels
         self.kernel_size = kernel_size

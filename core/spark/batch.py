@@ -139,16 +139,19 @@ def score_dataframe(frame, pipeline: DetectionPipeline, *, bundle_bytes: bytes |
     Raises
     ------
     DataError
-        The model scores ordered series (window models), or the frame lacks a feature column.
+        The model's scores depend on neighbouring steps (``step_context()``: window models), or
+        the frame lacks a feature column.
     BundleError
         ``bundle_bytes`` is not a valid bundle, or not signed when a signing key is configured.
     """
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    if pipeline.spec.input_kind == "windows":
-        raise DataError(f"The model '{pipeline.method}' scores a time-ordered series with sliding windows; "
-                        "Spark partitions would cut the series. Score it with the local engine instead.")
+    context = pipeline.step_context()
+    if context.past or context.future:
+        raise DataError(f"The model '{pipeline.method}' scores each step from the {context.past} steps before it"
+                        + (f" and the {context.future} after it" if context.future else "")
+                        + "; Spark partitions would cut the series. Score it with the local engine instead.")
     features = list(pipeline.feature_names_)
     missing = [f for f in features if f not in frame.columns]
     if missing:

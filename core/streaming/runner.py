@@ -4,7 +4,9 @@ Output records (dicts):
 
 - ``{"type": "score", "seq", "time", "arrived", "score", "flag", "threshold", "status", "values"}``
   for every readable record; ``status`` is ``"ok"`` or ``"warmup"`` (a window model's first steps,
-  ``score`` and ``flag`` None);
+  ``score`` and ``flag`` None). A centred window model writes a record once the steps after it
+  that its score depends on have arrived (``step_context().future`` steps later, or at the end
+  of the stream); a causal one writes it in the batch it came in;
 - ``{"type": "error", "seq", "arrived", "error", "raw"}`` for a malformed record;
 - ``{"type": "dropped", "seq", "arrived", "reason"}`` for a record taken from the source but not
   scored, such as a duplicate (reason ``"duplicate"``);
@@ -15,8 +17,9 @@ With an ``id_field``, every record output carries ``"id"``.
 
 Accounting: every record the runner takes from its source is received once and then counted as
 exactly one of scored, warm-up, malformed or dropped (with its reason), so
-``received == scored + warmup + malformed + dropped`` whenever a batch is done; the final summary
-(:func:`summary_line`) shows every term.
+``received == scored + warmup + malformed + dropped + waiting`` whenever a batch is done, where
+``waiting`` (records a centred model has not scored yet) is 0 once the stream has ended; the final
+summary (:func:`summary_line`) shows every term.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class StreamStats:
         self.started = time.time()
         self.finished: float | None = None
         self.received = self.scored = self.anomalies = self.malformed = self.warmup = self.events = 0
+        self.waiting = 0
         self.dropped_by_reason: dict[str, int] = {}
         self.batches = 0
         self.error: str | None = None
@@ -66,10 +70,13 @@ class StreamStats:
         self._latencies = deque(maxlen=5000)  # seconds from arrival to written
 
     def add_batch(self, *, received, scored=0, anomalies=0, malformed=0, warmup=0, events=0, dropped=None,
-                  latencies=()):
-        """Count one micro-batch; ``dropped`` maps a reason to a number of records."""
+                  latencies=(), waiting=None):
+        """Count one micro-batch; ``dropped`` maps a reason to a number of records; ``waiting`` is how
+        many records now wait for later steps before they can be scored (centred window models)."""
         now = time.time()
         with self._lock:
+            if waiting is not None:
+                self.waiting = waiting
             self.received += received
             self.scored += scored
             self.anomalies += anomalies
@@ -100,7 +107,7 @@ class StreamStats:
             recent_span = min(self.rate_window, elapsed)
             latencies = np.asarray(self._latencies, dtype=float)
             return {
-                "received": self.received, "scored": self.scored, "warmup": self.warmup,
+                "received": self.received, "scored": self.scored, "warmup": self.warmup, "waiting": self.waiting,
                 "malformed": self.malformed, "dropped": sum(self.dropped_by_reason.values()),
                 "dropped_by_reason": dict(self.dropped_by_reason),
                 "duplicates": self.dropped_by_reason.get(DUPLICATE, 0),
@@ -117,8 +124,10 @@ class StreamStats:
 def summary_line(stats: dict) -> str:
     """The final accounting of a stream in one line (every received record in exactly one term)."""
     reasons = ", ".join(f"{count:,} {reason}" for reason, count in sorted(stats["dropped_by_reason"].items()))
+    waiting = stats.get("waiting", 0)
     return (f"stream: {stats['received']:,} received = {stats['scored']:,} scored + {stats['warmup']:,} warm-up + "
             f"{stats['malformed']:,} malformed + {stats['dropped']:,} dropped" + (f" ({reasons})" if reasons else "")
+            + (f" + {waiting:,} waiting for later steps" if waiting else "")
             + f"; {stats['duplicates']:,} duplicates, {stats['anomalies']:,} anomalies, {stats['events']:,} events, "
             f"{stats['mean_records_per_s']:,.0f} records/s" + (f"; error: {stats['error']}" if stats["error"] else ""))
 
@@ -189,6 +198,7 @@ class StreamRunner:
         self._thread: threading.Thread | None = None
         self._seq = 0
         self._run = None  # open run of flagged records: dict or None
+        self._waiting: deque = deque()  # (position, record) read but not yet scored, oldest first
 
     # -- one micro-batch -------------------------------------------------------------------
     def handle(self, items, arrived) -> int:
@@ -222,31 +232,19 @@ class StreamRunner:
     def _score_and_write(self, items, arrived) -> dict:
         parsed = self.parser.parse(items)
         parsed.remove_duplicates(self.recent_ids)
-        scores = self.scorer.score(parsed.X)
         arrival = (lambda i: arrived[i]) if isinstance(arrived, list) else (lambda i: arrived)
         names = self.parser.feature_names
         with_id = self.parser.id_field is not None
-        output: list[tuple[int, dict]] = []
-        anomalies = warmup = events = 0
         base = self._seq
         for row, position in enumerate(parsed.positions):
-            score = scores[row]
-            ready = bool(np.isfinite(score))
-            flag = int(score > self.scorer.threshold) if ready else None
             record = {"type": "score", "seq": base + position, "time": _plain(parsed.times[row]),
-                      "arrived": arrival(position), "score": float(score) if ready else None, "flag": flag,
-                      "threshold": self.scorer.threshold, "status": "ok" if ready else "warmup",
+                      "arrived": arrival(position), "score": None, "flag": None,
+                      "threshold": self.scorer.threshold, "status": "warmup",
                       "values": dict(zip(names, parsed.X[row].tolist()))}
             if with_id:
                 record["id"] = _plain(parsed.ids[row])
-            warmup += not ready
-            anomalies += bool(flag)
-            closed = self._track_event(record)
-            if closed is not None:
-                output.append((position, closed))
-                events += 1
-            if flag or not self.only_anomalies:
-                output.append((position, record))
+            self._waiting.append((position, record))
+        output, counts = self._settle(self.scorer.push(parsed.X), base)
         for error in parsed.errors:
             record = {"type": "error", "seq": base + error.position, "arrived": arrival(error.position),
                       "error": error.reason, "raw": error.raw}
@@ -265,10 +263,49 @@ class StreamRunner:
         if self.checkpoint is not None and parsed.positions:  # before the source acknowledges the batch
             checkpoints.save(self.pipeline, self.checkpoint, key=self.key)
         written = time.time()
-        latencies = [written - arrival(p) for p in parsed.positions[-200:]]
-        return {"scored": len(parsed.positions) - warmup, "anomalies": anomalies, "malformed": len(parsed.errors),
-                "warmup": warmup, "events": events, "dropped": {DUPLICATE: len(parsed.duplicates)},
+        latencies = [written - record["arrived"] for record in counts.pop("settled")[-200:]]
+        return {**counts, "malformed": len(parsed.errors), "dropped": {DUPLICATE: len(parsed.duplicates)},
                 "latencies": latencies}
+
+    def _settle(self, scores: np.ndarray, base: int) -> tuple[list[tuple[int, dict]], dict]:
+        """Give the oldest waiting records their ``scores``; the records to write and their counts.
+
+        A centred window model scores a step only once its later steps have arrived, so records
+        wait here from one batch to the next; records of earlier batches sort first.
+        """
+        output: list[tuple[int, dict]] = []
+        settled = []
+        anomalies = warmup = events = 0
+        for score in scores:
+            position, record = self._waiting.popleft()
+            if record["seq"] < base:
+                position = -1  # from an earlier batch: before this batch's records
+            ready = bool(np.isfinite(score))
+            flag = int(score > self.scorer.threshold) if ready else None
+            record.update(score=float(score) if ready else None, flag=flag, status="ok" if ready else "warmup")
+            settled.append(record)
+            warmup += not ready
+            anomalies += bool(flag)
+            closed = self._track_event(record)
+            if closed is not None:
+                output.append((position, closed))
+                events += 1
+            if flag or not self.only_anomalies:
+                output.append((position, record))
+        counts = {"scored": len(settled) - warmup, "anomalies": anomalies, "warmup": warmup, "events": events,
+                  "waiting": len(self._waiting), "settled": settled}
+        return output, counts
+
+    def _finish_waiting(self) -> None:
+        """At the end of the stream, score and write the records still waiting for later steps."""
+        if not self._waiting:
+            return
+        output, counts = self._settle(self.scorer.finish(), self._seq)
+        records = [record for _, record in sorted(output, key=lambda pair: pair[0])]
+        for sink in self.sinks:
+            sink.write(records)
+        counts.pop("settled")
+        self.stats.add_batch(received=0, **counts)
 
     def _track_event(self, record: dict) -> dict | None:
         """Group consecutive flagged records; return the event that this record closes, if any."""
@@ -298,6 +335,7 @@ class StreamRunner:
         try:
             self.source.open()
             self.source.run(self.handle, self._stop)
+            self._finish_waiting()
             if self._run is not None:  # a flagged run still open at the end is an event too
                 closed, self._run = self._run, None
                 for sink in self.sinks:
@@ -305,9 +343,14 @@ class StreamRunner:
                 self.stats.add_events(1)
         except CoreError as exc:
             self.stats.error = str(exc)
+            self._drop_waiting()
             raise
         except Exception as exc:
             self.stats.error = f"{type(exc).__name__}: {exc}"
+            self._drop_waiting()
+            raise
+        except BaseException:  # interrupted: the records still waiting for later steps are not written
+            self._drop_waiting()
             raise
         finally:
             if timer is not None:
@@ -319,6 +362,11 @@ class StreamRunner:
                 except Exception:  # closing must not hide the first error
                     pass
         return self.stats.snapshot()
+
+    def _drop_waiting(self) -> None:
+        if self._waiting:
+            self.stats.add_batch(received=0, dropped={NOT_WRITTEN: len(self._waiting)}, waiting=0)
+            self._waiting.clear()
 
     def start(self) -> "StreamRunner":
         """Run in a background thread (for the dashboard); errors land in ``stats.error``."""

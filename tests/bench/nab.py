@@ -3,7 +3,7 @@
     python -m tests.bench.nab [--methods zscore knn ...] [--series realKnownCause nyc_taxi ...]
                               [--data-dir ../shared/data/nab] [--fast] [--max-buffer 20]
                               [--calibration past_rank|robust_z|likelihood[:key=value,...]]
-                              [--param METHOD.KEY=VALUE ...]
+                              [--param METHOD.KEY=VALUE ...] [--set context=centred ...]
 
 Protocol, per series (all 58 by default): a :class:`~core.pipeline.DetectionPipeline` (the
 method's default scaler and parameters) is fitted on NAB's probationary period, the first
@@ -149,13 +149,15 @@ def run_series(method: str, params: dict, values: np.ndarray, n_train: int, cali
     fit_s = time.perf_counter() - started
     detector = pipeline.detector_
     started = time.perf_counter()
+    # the probationary rows keep the scores the fit gave them (PyOD's convention): a method that
+    # compares a row with its training rows would find each training row itself
     if calibration is not None:
         raw = np.concatenate([np.zeros(n_train), pipeline.score_and_learn(values[n_train:])])
     elif detector.step_context().adaptive:
-        raw = np.concatenate([pipeline.score(values[:n_train]),
+        raw = np.concatenate([pipeline.train_scores_,
                               detector.score_and_learn(pipeline.scaler_.transform(values[n_train:]))])
     else:
-        raw = pipeline.score(values)
+        raw = np.concatenate([pipeline.train_scores_, pipeline.score(values)[n_train:]])
     score_s = time.perf_counter() - started
     return {"raw": raw, "fit_s": fit_s, "score_s": score_s, "looks_ahead": looks_ahead(detector),
             "adaptive": bool(detector.step_context().adaptive)}
@@ -194,6 +196,8 @@ def main(argv=None) -> int:
                              "(robust z squashed) or likelihood[:key=value,...] (the product's anomaly likelihood)")
     parser.add_argument("--param", action="append", default=[], metavar="METHOD.KEY=VALUE",
                         help="a method parameter (repeatable), e.g. sliding_knn.window=500")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="parameters for every method that declares them (e.g. context=centred window=64)")
     parser.add_argument("--max-buffer", type=int, default=20, help="largest VUS-PR buffer, in steps")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default artifacts/nab_<time>.json)")
     args = parser.parse_args(argv)
@@ -233,6 +237,8 @@ def main(argv=None) -> int:
     results: dict[str, dict] = {}
     for method in methods:
         params = dict(FAST_PARAMS.get(method, {})) if args.fast else {}
+        declared = get_method(method).defaults()
+        params.update({key: value for key, _, value in (item.partition("=") for item in args.set) if key in declared})
         params.update(overrides.get(method, {}))
         anomaly, rows, errors = {}, [], {}
         lookahead = None

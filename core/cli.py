@@ -193,6 +193,7 @@ def _cmd_score(args) -> int:
         print(f"wrote {args.out}")
         return 0
     from .data import read_table, resolve_column
+    from .thresholds import apply_threshold
 
     pipeline = DetectionPipeline.load(args.model, key=_bundle_key(args))
     frame = read_table(args.data)
@@ -204,7 +205,7 @@ def _cmd_score(args) -> int:
     scores = pipeline.score(frame)
     out = frame.copy()
     out["anomaly_score"] = scores
-    out["anomaly_flag"] = (scores > pipeline.threshold_).astype(int)
+    out["anomaly_flag"] = apply_threshold(scores, pipeline.threshold_).astype(int)
     from .export import csv_text
 
     csv_text(out, args.out)

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import DataError
+from core.thresholds import apply_threshold
 from dashboard import charts, state
 from dashboard.compute import STRATEGY_CHOICES, strategy_threshold
 from dashboard.results_model import ResultContext, strategy_names, threshold_figures
@@ -41,7 +42,7 @@ def context(run: state.Run) -> ResultContext | None:
     if ctx is None:
         with friendly_errors("preparing the results") as outcome:
             with st.spinner("Preparing the results…"):
-                ctx = ResultContext.build(run.result, run.dataset)
+                ctx = ResultContext.build(run)
         if outcome.failed:
             return None
         run.cache["context"] = ctx
@@ -49,7 +50,7 @@ def context(run: state.Run) -> ResultContext | None:
 
 
 def _header(run: state.Run) -> None:
-    result = run.result
+    result = run
     parts = [f"**{run.spec.label}** on **{plain(run.table_name)}**",
              f"trained on {int(result.fit_mask.sum()):,} rows, tested on {int(result.test_mask.sum()):,}",
              f"{result.split} split", f"fit {seconds(result.fit_seconds)}", f"device {result.device}"]
@@ -93,7 +94,7 @@ def _threshold_section(run: state.Run) -> None:
     gap = int(st.session_state.get(keys["gap"], 0))
     dragmode = "select" if st.session_state.get(keys["drag"]) == DRAG_SELECT else "zoom"
     out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode=dragmode)
-    _cards(out["metrics"], ctx.view.at(run.result.threshold), ctx.view.labelled)
+    _cards(out["metrics"], ctx.view.at(run.threshold), ctx.view.labelled)
     figures = out["figures"]
     if ctx.is_series:
         _series(run, ctx, figures["series"], out["events"], threshold)
@@ -124,8 +125,8 @@ def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
     ss = st.session_state
     if keys["slider"] not in ss:
         ss[keys["strategy"]] = "trained"
-        ss[keys["slider"]] = _clip(run.result.threshold, low, high)
-        ss[keys["number"]] = float(run.result.threshold)
+        ss[keys["slider"]] = _clip(run.threshold, low, high)
+        ss[keys["number"]] = float(run.threshold)
 
     def to_manual_from_slider():
         ss[keys["strategy"]] = "manual"
@@ -137,7 +138,7 @@ def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
 
     st.subheader("Threshold")
     c1, c2, c3, c4 = st.columns([2.2, 1.1, 4, 1.3], vertical_alignment="bottom")
-    names = strategy_names(view.labelled)
+    names = strategy_names(ctx)
     strategy = c1.selectbox("Set from", names, key=keys["strategy"], format_func=lambda k: STRATEGY_CHOICES[k][0],
                             help="Pick a rule, or drag the slider to set the threshold by hand.")
     spec = STRATEGY_CHOICES[strategy][1]
@@ -150,14 +151,10 @@ def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
         c2.markdown(" ")
     if strategy != "manual":
         try:
-            train_labels = run.result.y[run.result.train_mask] if run.result.y is not None else None
-            chosen = strategy_threshold(strategy, value, train_scores=run.result.scores[run.result.fit_mask],
-                                        test_scores=view.scores,
-                                        train_labelled_scores=run.result.scores[run.result.train_mask],
-                                        train_labels=train_labels, trained=run.result.threshold)
+            chosen = strategy_threshold(run, strategy, value)
         except DataError as error:
             c1.caption(str(error))
-            chosen = run.result.threshold
+            chosen = run.threshold
         ss[keys["slider"]] = _clip(chosen, low, high)
         ss[keys["number"]] = float(chosen)
     c3.slider("Threshold (flag rows scoring above it)", min_value=low, max_value=high, step=step, key=keys["slider"],
@@ -165,7 +162,7 @@ def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
     c4.number_input("Exact value", key=keys["number"], on_change=to_manual_from_number, format="%.6g", step=step)
     threshold = float(ss[keys["number"]])
     marks = " · ".join(f"{STRATEGY_CHOICES[k][0].split(' (')[0]}: {v:.4g}" for k, v in ctx.strategies.items())
-    st.caption(f"Where each rule puts it: {marks}. Trained with {run.result.threshold_description}.")
+    st.caption(f"Where each rule puts it: {marks}. Trained with {run.threshold_description}.")
     return threshold
 
 
@@ -280,11 +277,11 @@ def _box_range(chart_state):
 
 
 def _explain_window(run: state.Run, a: int, b: int, pad: int) -> None:
-    dataset, pipeline, spec = run.dataset, run.result.pipeline, run.spec
+    dataset, pipeline, spec = run.dataset, run.pipeline, run.spec
     names = dataset.feature_names
     lo, hi = max(0, a - pad), min(dataset.n_rows, b + pad + 1)
     if spec.input_kind == "windows":
-        window = int(run.result.params.get("window", spec.defaults().get("window", 50)) or 50)
+        window = int(run.params.get("window", spec.defaults().get("window", 50)) or 50)
         lo, hi = max(0, a - max(pad, window)), min(dataset.n_rows, b + max(pad, window) + 1)
     X = dataset.X[lo:hi]
     c1, c2 = st.columns([3, 2])
@@ -316,12 +313,12 @@ def explain_section(run: state.Run) -> None:
 
 def _explain_section(run: state.Run) -> None:
     ctx: ResultContext = run.cache["context"]
-    result, dataset = run.result, run.dataset
+    result, dataset = run, run.dataset
     st.subheader("Why was a row flagged?")
     threshold = float(st.session_state.get(state.THRESHOLD, result.threshold))
     top = ctx.view.order[:25]
     rows = ctx.test_index[top]
-    table = pd.DataFrame({"row": rows, "score": result.scores[rows], "flagged": result.scores[rows] > threshold})
+    table = pd.DataFrame({"row": rows, "score": result.scores[rows], "flagged": apply_threshold(result.scores[rows], threshold).astype(bool)})
     if dataset.is_series:
         table.insert(1, "time", dataset.time.iloc[rows].to_numpy())
     if result.y is not None:
@@ -340,11 +337,11 @@ def _explain_section(run: state.Run) -> None:
 
 
 def _explain_row(run: state.Run, row: int, threshold: float) -> None:
-    result, dataset, spec = run.result, run.dataset, run.spec
+    result, dataset, spec = run, run.dataset, run.spec
     pipeline = result.pipeline
     names = dataset.feature_names
     score = float(result.scores[row])
-    verdict = "flagged" if score > threshold else "not flagged"
+    verdict = "flagged" if apply_threshold([score], threshold)[0] else "not flagged"
     truth = ""
     if result.y is not None:
         truth = f" · labelled {'anomaly' if result.y[row] == 1 else 'normal'}"
@@ -380,7 +377,7 @@ def _explain_row(run: state.Run, row: int, threshold: float) -> None:
 
 # ------------------------------------------------------------------------------------------------
 def _training_section(run: state.Run) -> None:
-    result, dataset = run.result, run.dataset
+    result, dataset = run, run.dataset
     with st.expander("Training details", expanded=False):
         c1, c2 = st.columns(2)
         c1.plotly_chart(charts.loss_curves(result.history), width="stretch", key="res_loss")

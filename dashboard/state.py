@@ -7,12 +7,13 @@ Setting an upstream item (a new table) clears what was derived from it (dataset,
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import streamlit as st
+
+from core.run import ScoredRun
 
 TABLE = "ad_table"
 DATASET = "ad_dataset"
@@ -45,20 +46,9 @@ class PreparedData:
     key: tuple
 
 
-@dataclass
-class Run:
-    """One finished training run: the result, the dataset it was made on and the settings used."""
-
-    result: Any  # core.experiment.ExperimentResult
-    dataset: Any  # core.data.Dataset
-    settings: dict
-    table_name: str
-    created: float = field(default_factory=time.time)
-    cache: dict = field(default_factory=dict)  # threshold-independent views, built on first use
-
-    @property
-    def spec(self):
-        return self.result.pipeline.spec
+#: The session's current run is a core.run.ScoredRun: scores, masks, threshold options, its dataset and
+#: ``cache`` (the Results page's views, built on first use). The pages call it a Run.
+Run = ScoredRun
 
 
 def get(key: str, default=None):
@@ -89,6 +79,15 @@ def prepared() -> PreparedData | None:
 
 def run() -> Run | None:
     return get(RUN)
+
+
+def store_run(run: ScoredRun, settings: dict) -> ScoredRun:
+    """Make a finished training the session's current run, named after the table it was trained on."""
+    loaded = table()
+    run.table_name = loaded.name if loaded is not None else "data"
+    run.settings = {**run.settings, **settings}
+    put(RUN, run)
+    return run
 
 
 def loaded_bundle(identity: str):

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import CoreError, DataError
 from ..pipeline import DetectionPipeline
+from ..thresholds import apply_threshold
 from .records import RecentIds, RecordParser
 from .scorer import StreamScorer
 from .sinks import CallbackSink, CSVSink, KafkaSink, MQTTSink, QueueSink, Sink, StdoutSink
@@ -220,7 +221,7 @@ class StreamRunner:
         for row, position in enumerate(parsed.positions):
             score = scores[row]
             ready = bool(np.isfinite(score))
-            flag = int(score > self.scorer.threshold) if ready else None
+            flag = int(apply_threshold([score], self.scorer.threshold)[0]) if ready else None
             record = {"type": "score", "seq": base + position, "time": _plain(parsed.times[row]),
                       "arrived": arrival(position), "score": float(score) if ready else None, "flag": flag,
                       "threshold": self.scorer.threshold, "status": "ok" if ready else "warmup",

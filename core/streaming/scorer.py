@@ -7,6 +7,7 @@ from collections import deque
 import numpy as np
 
 from ..pipeline import DetectionPipeline
+from ..thresholds import apply_threshold
 
 def window_length(pipeline: DetectionPipeline) -> int | None:
     """Steps of history a window model needs to score a step (None for row models)."""
@@ -51,4 +52,4 @@ class StreamScorer:
         return scores
 
     def flags(self, scores: np.ndarray) -> np.ndarray:
-        return (scores > self.threshold).astype(int)
+        return apply_threshold(scores, self.threshold).astype(int)

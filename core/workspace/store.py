@@ -154,6 +154,7 @@ class Workspace:
             root = Path(artefacts) if artefacts else folder / ARTEFACTS_DIR
             self.where = str(folder)
         self.artefacts = root
+        self._loaded: dict[int, tuple[Any, str]] = {}  # datasets read back here: id(object) -> (object, its id)
         try:
             self.artefacts.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -252,7 +253,16 @@ class Workspace:
             row = connection.execute(select(schema.datasets).where(schema.datasets.c.id == dataset_id)).mappings().first()
         if row is None:
             raise WorkspaceError(f"The workspace holds no dataset {dataset_id!r}.")
-        return _read_dataset(self.artefacts / row["artefact"], row)
+        dataset = _read_dataset(self.artefacts / row["artefact"], row)
+        self._loaded[id(dataset)] = (dataset, dataset_id)  # Parquet may retype the table: remember what it is
+        return dataset
+
+    def dataset_id(self, dataset) -> str:
+        """The id the workspace gives ``dataset`` (the same table with the same roles, the same id)."""
+        known = self._loaded.get(id(dataset))
+        if known is not None and known[0] is dataset:
+            return known[1]
+        return dataset_key(dataset)[0]
 
     # -- runs ------------------------------------------------------------------------------------
     def save_run(self, run, *, name: str | None = None, author: str | None = None, dataset=None) -> str:
@@ -324,7 +334,7 @@ class Workspace:
         folder = self.artefacts / record.details.get("artefact", f"runs/{record.id}")
         if dataset is None:
             dataset = self.load_dataset(record.dataset_id)
-        elif dataset_key(dataset)[0] != record.dataset_id:
+        elif self.dataset_id(dataset) != record.dataset_id:
             raise WorkspaceError(f"Run {record.name!r} was made on other data (or other column roles) than the "
                                  "dataset given.")
         try:

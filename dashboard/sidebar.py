@@ -28,3 +28,6 @@ def render() -> None:
         metrics = run.metrics
         if metrics and metrics.get("roc_auc") is not None:
             st.caption(f"ROC-AUC {metrics['roc_auc']:.3f} · F1 {metrics['f1']:.3f} (as trained)")
+    from dashboard.runs_view import render as render_runs
+
+    render_runs()

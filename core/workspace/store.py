@@ -265,13 +265,19 @@ class Workspace:
         return dataset_key(dataset)[0]
 
     # -- runs ------------------------------------------------------------------------------------
-    def save_run(self, run, *, name: str | None = None, author: str | None = None, dataset=None) -> str:
-        """Save a :class:`core.run.ScoredRun` (its dataset, scores and bundle); sets and returns ``run.run_id``."""
+    def save_run(self, run, *, name: str | None = None, author: str | None = None, dataset=None,
+                 run_id: str | None = None) -> str:
+        """Save a :class:`core.run.ScoredRun` (its dataset, scores and bundle); sets and returns ``run.run_id``.
+
+        ``run_id`` (32 hex digits) gives the run an id chosen beforehand (a training job's); default: a new one.
+        """
         dataset = dataset if dataset is not None else run.dataset
         if dataset is None:
             raise DataError("A run is saved with the dataset it was scored on; this run has none attached.")
+        if run_id is not None and not (len(str(run_id)) == 32 and all(c in "0123456789abcdef" for c in str(run_id))):
+            raise DataError(f"A run id is 32 hexadecimal digits, got {run_id!r}.")
         dataset_id = self.save_dataset(dataset, run.table_name)
-        run_id = uuid.uuid4().hex
+        run_id = str(run_id) if run_id is not None else uuid.uuid4().hex
         relative = f"runs/{run_id}"
         name = name or run.name or f"{run.method} on {run.table_name}"
         self._publish(relative, lambda folder: _write_run(run, folder))

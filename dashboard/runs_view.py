@@ -51,7 +51,7 @@ def render() -> None:
         else:
             go("results")
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", record.name).strip("_") or "run"
-    c2.download_button("Export", data=lambda: state.workspace().export_run(picked), file_name=f"{stem}.zip",
+    c2.download_button("Export run", data=lambda: state.workspace().export_run(picked), file_name=f"{stem}.zip",
                        mime="application/zip", key="runs_export", icon=":material/download:", on_click="ignore",
                        width="stretch", help="A zip: the run's record (JSON), every row's score (CSV), the model bundle.")
     with st.expander("Rename or delete", expanded=False):

@@ -32,7 +32,7 @@ def test_downloads_are_offered_after_training():
     at = _trained()
     at.switch_page(PAGE["export"]).run()
     no_crash(at)
-    labels = [b.proto.label for b in at.get("download_button")]
+    labels = [b.proto.label for b in at.main.get("download_button")]  # the sidebar has its own
     assert labels == ["Download scored CSV", "Download model", "Download HTML report"]
 
 
@@ -86,5 +86,5 @@ def test_series_offers_events_and_the_time_axis_health():
     at = train(at, "classical", "knn")
     at.switch_page(PAGE["export"]).run()
     no_crash(at)
-    labels = [b.proto.label for b in at.get("download_button")]
+    labels = [b.proto.label for b in at.main.get("download_button")]  # the sidebar has its own
     assert "Download events CSV" in labels

@@ -66,7 +66,7 @@ def test_open_rename_export_and_delete_from_the_sidebar():
     exported = Workspace().export_run(first)
     with zipfile.ZipFile(io.BytesIO(exported)) as archive:
         assert json.loads(archive.read("run.json"))["name"] == "baseline z"
-    assert at.get("download_button")  # the Export button is drawn
+    assert [b.proto.label for b in at.sidebar.get("download_button")] == ["Export run"]
     at.button(key="runs_delete").click().run()
     no_crash(at)
     assert state.RUN not in at.session_state  # it was the current run: the session lets it go

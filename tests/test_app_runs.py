@@ -105,3 +105,16 @@ def test_an_unknown_run_in_the_address_is_a_message_not_a_crash():
     assert state.RUN not in at.session_state
     at.switch_page(PAGE["data"]).run()
     assert "run" not in at.query_params
+
+
+def test_an_adopted_job_outlives_the_session_that_started_it():
+    from dashboard.jobs import SessionWatchdog
+
+    stopped = []
+    watchdog = SessionWatchdog(is_active=lambda session: session == "after-reload", grace=0.0, period=3600)
+    watchdog.watch("before-reload", "train-x", lambda: stopped.append("x"), lambda: True)
+    watchdog.watch("before-reload", "train-y", lambda: stopped.append("y"), lambda: True)
+    watchdog.adopt("train-x", "after-reload")  # the reloaded tab took the job over
+    for _ in range(2):  # first pass notes the old session inactive, the second stops what it still owns
+        watchdog.check()
+    assert stopped == ["y"] and watchdog.watched() == ["train-x"]

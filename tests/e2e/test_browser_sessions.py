@@ -76,7 +76,7 @@ def test_reload_mid_training_finds_the_job_and_closing_the_tab_ends_it(browser, 
     idle(page)
     set_training_length(page, 1000, 1)  # minutes of training: still running at the end
     page.get_by_test_id("stBaseButton-primary").click()
-    page.get_by_text(re.compile(r"Epoch \d+/1000")).wait_for()
+    page.get_by_text(re.compile(r"Epoch \d+/1000")).wait_for(timeout=180_000)  # PyTorch loads first
     assert "job=" in page.url  # the address names the job
     page.reload()
     # a reload is a new session, which picks the job up from the address: progress, data and sidebar agree

@@ -4,7 +4,7 @@ Importing :mod:`core` is light: heavy frameworks (PyTorch, TensorFlow, Spark) lo
 method or engine that needs them is used.
 """
 
-from .errors import BundleError, CoreError, DataError, TrainingCancelled
+from .errors import BundleError, CoreError, DataError, TrainingCancelled, WorkspaceError
 
-__all__ = ["BundleError", "CoreError", "DataError", "TrainingCancelled"]
+__all__ = ["BundleError", "CoreError", "DataError", "TrainingCancelled", "WorkspaceError"]
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Command line: ``python -m core {methods,evaluate,train,score,stream}``.
+"""Command line: ``python -m core {methods,evaluate,train,score,stream,runs}``.
 
 Errors are printed to stderr as one line and give a non-zero exit status (2 for bad input).
 """
@@ -49,6 +49,17 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                        help="numeric dates such as 02/01/2024 are month first (1 February)")
 
 
+def _add_workspace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workspace", help="workspace folder or database URL (default: $ANOMALY_WORKSPACE, "
+                                            "else ./workspace)")
+
+
+def _add_save_run_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--save-run", nargs="?", const="", metavar="NAME",
+                        help="record the run in the workspace (optionally under NAME)")
+    _add_workspace_option(parser)
+
+
 def _add_key_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key-file", help="file holding the bundle signing key: bundles are signed on save and "
                                            "must carry a valid signature to load (default: $ANOMALY_BUNDLE_KEY "
@@ -71,11 +82,13 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="train on the normal training rows and evaluate on the test part")
     _add_data_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_save_run_option(evaluate)
 
     train = commands.add_parser("train", help="train and save a model bundle")
     _add_data_options(train)
     train.add_argument("--out", required=True, help="where to write the model bundle")
     train.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+    _add_save_run_option(train)
     _add_key_option(train)
 
     score = commands.add_parser("score", help="score a file with a saved model bundle")
@@ -103,6 +116,21 @@ def _build_parser() -> argparse.ArgumentParser:
                         "calibration): file where its state is saved after every batch and resumed from "
                         "(default: MODEL.checkpoint beside the bundle; 'none' to keep nothing)")
     _add_key_option(stream)
+
+    runs = commands.add_parser("runs", help="the runs recorded in the workspace")
+    runs_commands = runs.add_subparsers(dest="runs_command", required=True)
+    listing = runs_commands.add_parser("list", help="every run, newest first")
+    listing.add_argument("--dataset", help="only the runs of this dataset id (see `runs show`)")
+    listing.add_argument("--json", action="store_true", help="print one JSON object per line")
+    _add_workspace_option(listing)
+    show = runs_commands.add_parser("show", help="one run: method, parameters, settings, metrics, threshold policy")
+    show.add_argument("run", help="run id (an unambiguous prefix will do)")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_workspace_option(show)
+    compare = runs_commands.add_parser("compare", help="runs side by side; on the same data, how their scores agree")
+    compare.add_argument("run", nargs="+", help="two or more run ids (prefixes will do)")
+    compare.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_workspace_option(compare)
     return parser
 
 
@@ -163,15 +191,32 @@ def _cmd_methods(args) -> int:
     return 0
 
 
+def _save_run(args, run, summary: dict) -> None:
+    """With ``--save-run``, record the run in the workspace and add its id to the summary."""
+    if args.save_run is None:
+        return
+    from pathlib import Path
+
+    from .workspace import Workspace
+
+    run.table_name = Path(args.data).name
+    with Workspace(args.workspace) as workspace:
+        summary["run_id"] = workspace.save_run(run, name=args.save_run or None)
+
+
 def _cmd_evaluate(args) -> int:
-    result = _experiment(args)
-    args.notes += [n for n in [result.pipeline.window_note()] if n]
-    _print_summary(result.summary(), args.json)
+    run = _experiment(args)
+    args.notes += [n for n in [run.pipeline.window_note()] if n]
+    summary = run.summary()
+    _save_run(args, run, summary)
+    _print_summary(summary, args.json)
     return 0
 
 
 def _cmd_train(args) -> int:
     if args.test_size == 0:  # no evaluation: fit on every normal row
+        if args.save_run is not None:
+            raise DataError("--save-run records an evaluated run: use a test size above 0.")
         from .pipeline import DetectionPipeline
         from .registry import get_method
 
@@ -190,6 +235,7 @@ def _cmd_train(args) -> int:
     args.notes += [n for n in [result.pipeline.window_note()] if n]
     path = result.pipeline.save(args.out, key=key)
     summary = {**result.summary(), "model": str(path)}
+    _save_run(args, result, summary)
     _print_summary(summary, args.json)
     return 0
 
@@ -204,6 +250,7 @@ def _cmd_score(args) -> int:
         print(f"wrote {args.out}")
         return 0
     from .data import read_table, resolve_column
+    from .thresholds import apply_threshold
 
     pipeline = DetectionPipeline.load(args.model, key=_bundle_key(args))
     frame = read_table(args.data)
@@ -215,7 +262,7 @@ def _cmd_score(args) -> int:
     scores = pipeline.score(frame)
     out = frame.copy()
     out["anomaly_score"] = scores
-    out["anomaly_flag"] = (scores > pipeline.threshold_).astype(int)
+    out["anomaly_flag"] = apply_threshold(scores, pipeline.threshold_).astype(int)
     from .export import csv_text
 
     csv_text(out, args.out)
@@ -242,8 +289,105 @@ def _cmd_stream(args) -> int:
     return 0
 
 
+def _cmd_runs(args) -> int:
+    from .workspace import Workspace
+
+    with Workspace(args.workspace) as workspace:
+        if args.runs_command == "list":
+            records = workspace.runs(args.dataset)
+            if args.json:
+                for record in records:
+                    print(json.dumps(record.summary()))
+                return 0
+            if not records:
+                print(f"no runs in the workspace at {workspace.where}")
+                return 0
+            print(f"{'id':<10} {'name':<28} {'method':<16} {'dataset':<20} {'ROC-AUC':>7} {'F1':>6} {'created':<19}")
+            for record in records:
+                row = record.summary()
+                print(f"{row['id'][:8]:<10} {_cut(row['name'], 28):<28} {row['method']:<16} "
+                      f"{_cut(row['dataset'], 20):<20} {_number(row['roc_auc']):>7} {_number(row['f1']):>6} "
+                      f"{row['created']:<19}")
+            return 0
+        if args.runs_command == "show":
+            record = workspace.run_record(args.run)
+            shown = {"id": record.id, "name": record.name, "method": record.method, "dataset": record.dataset_name,
+                     "dataset_id": record.dataset_id, "params": record.params, "settings": record.settings,
+                     "threshold": record.threshold, "threshold_description": record.threshold_description,
+                     "threshold_policy": record.threshold_policy, "metrics": _flat_metrics(record.metrics),
+                     "series_metrics": record.series_metrics, "split": record.split,
+                     "fit_seconds": record.fit_seconds, "score_seconds": record.score_seconds,
+                     "device": record.device, "author": record.author, "created": record.summary()["created"],
+                     "notes": record.details.get("notes", []), "verdicts": len(workspace.annotations(record.id))}
+            if args.json:
+                print(json.dumps(shown))
+            else:
+                for key, value in shown.items():
+                    text = json.dumps(value) if isinstance(value, (dict, list)) else value
+                    print(f"{key:>22}: {text}")
+            return 0
+        return _compare(workspace, args)
+
+
+def _compare(workspace, args) -> int:
+    if len(args.run) < 2:
+        raise DataError("Compare needs two or more runs.")
+    records = [workspace.run_record(r) for r in args.run]
+    keys = ("roc_auc", "pr_auc", "precision", "recall", "f1", "accuracy", "n_flagged")
+    table = {r.id[:8]: {"name": r.name, "method": r.method, "dataset": r.dataset_name,
+                        **{k: (r.metrics or {}).get(k) for k in keys}, "threshold": r.threshold,
+                        "fit_seconds": round(r.fit_seconds, 4)} for r in records}
+    agreement = {}
+    if len({r.dataset_id for r in records}) == 1:
+        from scipy.stats import spearmanr
+
+        first = workspace.load_run(records[0].id)
+        runs = [first] + [workspace.load_run(r.id, dataset=first.dataset) for r in records[1:]]
+        for i in range(len(runs)):
+            for j in range(i + 1, len(runs)):
+                a, b = runs[i], runs[j]
+                flags_a, flags_b = a.flags().astype(bool), b.flags().astype(bool)
+                either = int((flags_a | flags_b).sum())
+                agreement[f"{records[i].id[:8]}~{records[j].id[:8]}"] = {
+                    "score_rank_correlation": float(spearmanr(a.scores, b.scores).statistic),
+                    "flag_overlap": float((flags_a & flags_b).sum() / either) if either else 1.0}
+    if args.json:
+        print(json.dumps({"runs": table, "agreement": agreement}))
+        return 0
+    ids = list(table)
+    print(f"{'':>14} " + " ".join(f"{i:>12}" for i in ids))
+    for key in ("name", "method", "dataset", *keys, "threshold", "fit_seconds"):
+        print(f"{key:>14} " + " ".join(f"{_cut(_number(table[i][key]), 12):>12}" for i in ids))
+    if agreement:
+        print("same data: agreement between runs (Spearman rank correlation of the scores; flagged rows "
+              "in both / flagged in either)")
+        for pair, values in agreement.items():
+            print(f"{pair:>19}: {values['score_rank_correlation']:.3f} rank correlation, "
+                  f"{values['flag_overlap']:.3f} flag overlap")
+    else:
+        print("the runs were made on different data: their scores are not compared")
+    return 0
+
+
+def _cut(text, width: int) -> str:
+    text = str(text)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _number(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _flat_metrics(metrics):
+    return None if metrics is None else {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+
+
 COMMANDS = {"methods": _cmd_methods, "evaluate": _cmd_evaluate, "train": _cmd_train,
-            "score": _cmd_score, "stream": _cmd_stream}
+            "score": _cmd_score, "stream": _cmd_stream, "runs": _cmd_runs}
 
 
 def _one_line(error: Exception) -> str:

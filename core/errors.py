@@ -20,3 +20,7 @@ class BundleError(CoreError):
 
 class TrainingCancelled(CoreError):
     """Training was stopped by the caller's ``should_stop`` callback."""
+
+
+class WorkspaceError(CoreError):
+    """The workspace (its database or artefacts folder) cannot be opened or read, or holds no such run."""

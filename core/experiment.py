@@ -2,81 +2,27 @@
 
 Split the data, fit a pipeline on the normal rows of the training part, choose the threshold from
 training data only (or from a labelled validation part for the best-F1 strategy), score every row,
-and measure the test part.
+and measure the test part. The outcome is a :class:`core.run.ScoredRun`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from .data import Dataset
 from .errors import DataError
-from .metrics import classification_metrics
 from .pipeline import DetectionPipeline
 from .registry import get_method
+from .run import ScoredRun
 from .thresholds import make_threshold
 
 SPLITS = ("auto", "random", "chronological")
 
 
-@dataclass
-class ExperimentResult:
-    """What one training-and-evaluation run produced. Masks and scores cover every dataset row."""
-
-    pipeline: DetectionPipeline
-    method: str
-    params: dict[str, Any]
-    scores: np.ndarray
-    train_mask: np.ndarray
-    test_mask: np.ndarray
-    fit_mask: np.ndarray
-    y: np.ndarray | None
-    threshold: float
-    threshold_description: str
-    metrics: dict[str, Any] | None
-    fit_seconds: float
-    score_seconds: float
-    device: str
-    history: dict[str, list[float]]
-    split: str
-    notes: list[str] = field(default_factory=list)
-    #: point-wise, event-wise, point-adjusted and VUS-PR metrics for a labelled series (see core.metrics_ts)
-    series_metrics: dict[str, Any] | None = None
-
-    @property
-    def test_scores(self) -> np.ndarray:
-        return self.scores[self.test_mask]
-
-    @property
-    def y_test(self) -> np.ndarray | None:
-        return None if self.y is None else self.y[self.test_mask]
-
-    def summary(self) -> dict[str, Any]:
-        """Flat JSON-able summary (the command line's ``evaluate --json`` output)."""
-        metrics = self.metrics or {}
-        return {
-            "method": self.method,
-            "roc_auc": metrics.get("roc_auc"),
-            "pr_auc": metrics.get("pr_auc"),
-            "precision": metrics.get("precision"),
-            "recall": metrics.get("recall"),
-            "f1": metrics.get("f1"),
-            "accuracy": metrics.get("accuracy"),
-            "threshold": self.threshold,
-            "threshold_description": self.threshold_description,
-            "n_train": int(self.fit_mask.sum()),
-            "n_test": int(self.test_mask.sum()),
-            "fit_seconds": round(self.fit_seconds, 4),
-            "score_seconds": round(self.score_seconds, 4),
-            "device": self.device,
-            "split": self.split,
-            **({f"series_{k}": v for k, v in self.series_metrics.items() if k != "point_adjusted_warning"}
-               if self.series_metrics else {}),
-        }
+#: the name this module's result had before scored runs were one object (kept for callers using it)
+ExperimentResult = ScoredRun
 
 
 def split_masks(dataset: Dataset, method: str, *, test_size: float = 0.2, seed: int = 21, split: str = "auto",
@@ -121,7 +67,7 @@ def split_masks(dataset: Dataset, method: str, *, test_size: float = 0.2, seed: 
 def run_experiment(dataset: Dataset, method: str, params: dict | None = None, *, threshold=None,
                    test_size: float = 0.2, seed: int = 21, split: str = "auto",
                    train_fraction: float | None = None, train_range=None, scaler: str = "auto",
-                   calibration=None, progress=None, should_stop=None) -> ExperimentResult:
+                   calibration=None, progress=None, should_stop=None) -> ScoredRun:
     """Train ``method`` on the normal training rows of ``dataset`` and evaluate it on the rest.
 
     Parameters
@@ -138,7 +84,8 @@ def run_experiment(dataset: Dataset, method: str, params: dict | None = None, *,
 
     Returns
     -------
-    ExperimentResult
+    ScoredRun
+        With ``dataset`` attached and ``settings`` holding the split options given.
     """
     spec = get_method(method)
     notes: list[str] = []
@@ -185,24 +132,24 @@ def run_experiment(dataset: Dataset, method: str, params: dict | None = None, *,
         score_seconds = time.perf_counter() - started
         scores[~test] = pipeline.score(dataset.X[~test])
 
-    if validation.any():
-        chosen = strategy.fit(scores[validation], y[validation])
-        pipeline.set_threshold(chosen.threshold_, chosen.describe())
-
-    metrics = series = None
-    if y is not None:
-        metrics = classification_metrics(y[test], scores[test], pipeline.threshold_)
-        if (dataset.is_series or spec.input_kind == "windows") and y[test].any():
-            from .metrics_ts import timeseries_metrics
-
-            series = timeseries_metrics(y[test], scores[test], pipeline.threshold_)
-    return ExperimentResult(
+    policy = (strategy.to_dict() if strategy is not None
+              else make_threshold(pipeline.threshold, pipeline.detector_.default_threshold).to_dict())
+    run = ScoredRun(
         pipeline=pipeline, method=method, params=dict(params or {}), scores=scores, train_mask=train | validation,
         test_mask=test, fit_mask=fit_mask, y=y, threshold=pipeline.threshold_,
-        threshold_description=pipeline.threshold_description_, metrics=metrics, fit_seconds=fit_seconds,
+        threshold_description=pipeline.threshold_description_, metrics=None, fit_seconds=fit_seconds,
         score_seconds=score_seconds, device=pipeline.device_, history=pipeline.history_, split=split_used,
-        notes=notes, series_metrics=series,
+        notes=notes, validation_mask=validation, threshold_policy=policy, dataset=dataset,
+        settings={"test_size": test_size, "seed": seed, "split": split_used, "train_fraction": train_fraction,
+                  "train_range": [str(v) for v in train_range] if train_range is not None else None,
+                  "scaler": scaler},
     )
+    if validation.any():  # best F1: fitted on the held-out rows (its ``fitted_on``), as everywhere else
+        chosen = make_threshold(policy).fit(scores[run.rows(strategy.fitted_on)], y[run.rows(strategy.fitted_on)])
+        pipeline.set_threshold(chosen.threshold_, chosen.describe())
+        run.threshold, run.threshold_description = pipeline.threshold_, pipeline.threshold_description_
+    run.measure()
+    return run
 
 
 def _validation_part(train: np.ndarray, split: str, seed: int, fraction: float = 0.25) -> np.ndarray:

@@ -1,8 +1,12 @@
 """Threshold strategies, kept apart from the models (a model scores, a threshold decides).
 
 Each strategy is a small object: ``fit(scores, y=None)`` sets ``threshold_`` and returns ``self``;
-``describe()`` says in words how the value was chosen. A point is flagged as anomalous when its
-score is strictly above the threshold (:func:`apply_threshold`), everywhere in the product.
+``describe()`` says in words how the value was chosen, and ``fitted_on`` which rows of a run it is
+fitted on, the same wherever it is picked (training, the Results page, the command line): the
+label-free strategies on the normal training rows the model was fitted on, best F1 on the labelled
+validation rows held out from fitting. A point is flagged as anomalous when its score is strictly
+above the threshold (:func:`apply_threshold`), everywhere in the product. :data:`DEFAULTS` holds the
+one set of default parameters.
 """
 
 from __future__ import annotations
@@ -15,8 +19,23 @@ import numpy as np
 from .errors import DataError
 
 
-def apply_threshold(scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Return 0/1 labels: 1 where ``scores > threshold`` (higher score = more anomalous)."""
+#: The default parameter of each strategy, used by the strategies themselves, the dashboard and the CLI.
+DEFAULTS: dict[str, dict[str, float]] = {"mean_std": {"k": 3.0}, "percentile": {"q": 99.0},
+                                         "contamination": {"fraction": 0.05}}
+
+#: What each ``fitted_on`` value means, in words.
+FITTED_ON = {"fit": "the normal training rows the model was fitted on",
+             "validation": "the labelled training rows held out from fitting (a validation part)",
+             None: "nothing (a value set by hand)"}
+
+
+def apply_threshold(scores, threshold: float):
+    """Return 0/1 labels: 1 where ``scores > threshold`` (higher score = more anomalous).
+
+    The one flagging rule. ``scores`` is anything array-like; a Spark column gives an integer column.
+    """
+    if type(scores).__name__ == "Column" and hasattr(scores, "cast"):  # pyspark.sql.Column, without importing it
+        return (scores > float(threshold)).cast("int")
     return (np.asarray(scores, dtype=float) > threshold).astype(np.int8)
 
 
@@ -35,6 +54,8 @@ class ThresholdStrategy:
 
     name = "base"
     needs_labels = False
+    #: which rows of a run the strategy is fitted on: a key of :data:`FITTED_ON`
+    fitted_on = "fit"
     threshold_: float | None = field(default=None, init=False, repr=False)
     n_scores_: int = field(default=0, init=False, repr=False)
 
@@ -70,7 +91,7 @@ class ThresholdStrategy:
 class MeanStd(ThresholdStrategy):
     """``mean + k * std`` of the scores (S1 uses k = 1 on the training errors)."""
 
-    k: float = 1.0
+    k: float = DEFAULTS["mean_std"]["k"]
     name = "mean_std"
 
     def _choose(self, values, y):
@@ -84,7 +105,7 @@ class MeanStd(ThresholdStrategy):
 class Percentile(ThresholdStrategy):
     """The ``q``-th percentile of the scores (S2 uses 95 on the training windows)."""
 
-    q: float = 95.0
+    q: float = DEFAULTS["percentile"]["q"]
     name = "percentile"
 
     def __post_init__(self):
@@ -102,7 +123,7 @@ class Percentile(ThresholdStrategy):
 class Contamination(ThresholdStrategy):
     """Flag the top ``fraction`` of the scores it is fitted on (an expected anomaly rate)."""
 
-    fraction: float = 0.05
+    fraction: float = DEFAULTS["contamination"]["fraction"]
     name = "contamination"
 
     def __post_init__(self):
@@ -122,6 +143,7 @@ class BestF1(ThresholdStrategy):
 
     name = "best_f1"
     needs_labels = True
+    fitted_on = "validation"
 
     def _choose(self, values, y):
         y = (np.asarray(y).ravel() > 0).astype(int)
@@ -149,6 +171,7 @@ class Fixed(ThresholdStrategy):
 
     value: float = 0.0
     name = "fixed"
+    fitted_on = None
 
     def _choose(self, values, y):
         return float(self.value)
@@ -168,10 +191,10 @@ STRATEGIES: dict[str, type[ThresholdStrategy]] = {
 def make_threshold(spec: "str | dict | ThresholdStrategy | None", default=None) -> ThresholdStrategy:
     """Build a fresh (unfitted) strategy from a name, ``"name:key=value"``, a dict or an object.
 
-    ``None`` gives a copy of ``default`` (or ``MeanStd(k=3)`` when no default is given).
+    ``None`` gives a copy of ``default`` (or ``MeanStd()`` with the default ``k`` when no default is given).
     """
     if spec is None:
-        spec = default if default is not None else MeanStd(k=3.0)
+        spec = default if default is not None else MeanStd()
     if isinstance(spec, ThresholdStrategy):
         return make_threshold(spec.to_dict())
     if isinstance(spec, str):
@@ -194,3 +217,27 @@ def make_threshold(spec: "str | dict | ThresholdStrategy | None", default=None) 
         except TypeError as exc:
             raise DataError(f"Bad parameters for threshold '{name}': {exc}") from exc
     raise DataError(f"Cannot make a threshold from {spec!r}.")
+
+
+@dataclass(frozen=True)
+class StrategyParameter:
+    """The one parameter a strategy takes, for forms and sliders: its name, a label and its range."""
+
+    strategy: str
+    name: str
+    label: str
+    low: float
+    high: float
+    step: float
+
+    @property
+    def default(self) -> float:
+        return DEFAULTS[self.strategy][self.name]
+
+
+#: The parameter of each strategy that has one (its default is in :data:`DEFAULTS`).
+PARAMETERS: dict[str, StrategyParameter] = {p.strategy: p for p in (
+    StrategyParameter("mean_std", "k", "k", 0.0, 50.0, 0.5),
+    StrategyParameter("percentile", "q", "Percentile", 50.0, 100.0, 0.1),
+    StrategyParameter("contamination", "fraction", "Expected share of anomalies", 0.001, 0.5, 0.005),
+)}

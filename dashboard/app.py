@@ -30,6 +30,12 @@ def main() -> None:
     pages = [st.Page(str(ROOT / "pages" / file), title=title, icon=icon, default=i == 0)
              for i, (file, title, icon) in enumerate(PAGES) if (ROOT / "pages" / file).exists()]
     navigation = st.navigation(pages, position="sidebar")
+    from dashboard.state import restore_session
+
+    try:
+        restore_session()  # the run or training job named in the page's address, after a reload or restart
+    except Exception as error:
+        show_error(error, "reopening the run in the page's address")
     from dashboard.data_view import load_startup_sample
 
     load_startup_sample()

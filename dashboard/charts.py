@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.thresholds import apply_threshold
+
 from .compute import MAX_FLAGGED_POINTS, MAX_SERIES_POINTS, Histogram, decimate, minmax_indices
 
 NORMAL = "#3b82f6"
@@ -328,7 +330,7 @@ def score_scatter(scores: np.ndarray, y: np.ndarray | None, threshold: float, x=
         if where.size == 0:
             continue
         part = scores[where]
-        keep = decimate(part, part > threshold)
+        keep = decimate(part, apply_threshold(part, threshold).astype(bool))
         traces.append(dict(type="scattergl", x=x[where[keep]], y=part[keep], mode="markers",
                            name=name if y is not None else "score", marker=dict(color=colour, size=4, opacity=0.7)))
     xaxis = dict(title=dict(text=x_title))
@@ -526,7 +528,7 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
     if values.ndim == 1:
         values = values[:, None]
     scores = np.asarray(scores, dtype=float)
-    flags = scores > threshold
+    flags = apply_threshold(scores, threshold).astype(bool)
     shown = list(features) if features is not None else list(range(min(values.shape[1], max_features)))
     columns = [values[:, k] for k in shown] + [scores]
     if base_index is None:

@@ -2,8 +2,8 @@
 
 A threshold change must re-render in well under 100 ms at 100k rows, so everything that does not
 depend on the threshold (sorted scores, ROC/PR curves, histograms, series decimation buckets) is
-computed once per result in :class:`ScoreView`, and the per-threshold work is a binary search plus
-a few vectorised comparisons.
+computed once per run in :class:`ScoreView`, and the per-threshold work is a binary search plus a
+few vectorised comparisons (in :class:`core.run.ScoredPart`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.errors import DataError
-from core.metrics import ThresholdSweep, counts_metrics, pr_points, ranking_metrics, roc_points
-from core.thresholds import make_threshold
+from core.metrics import pr_points, roc_points
+from core.run import ScoredPart
+from core.thresholds import PARAMETERS, STRATEGIES
 
 #: Most points a curve or a series trace sends to the browser.
 MAX_CURVE_POINTS = 2000
@@ -115,16 +116,13 @@ def histogram(scores: np.ndarray, y: np.ndarray | None, bins: int = 60) -> Histo
 
 @dataclass
 class ScoreView:
-    """Everything threshold-independent about a scored, optionally labelled set of rows.
+    """Chart data of a run's test part that does not depend on the threshold: curves, histogram, order.
 
-    Build once per experiment result (``ScoreView.build``); then :meth:`at` gives the metrics at any
-    threshold in O(log n).
+    Build once per run (``ScoreView.build``); the metrics at any threshold come from the run's
+    :class:`core.run.ScoredPart` (:meth:`at`), a binary search on scores sorted once.
     """
 
-    scores: np.ndarray
-    y: np.ndarray | None
-    sweep: ThresholdSweep | None
-    ranking: dict
+    part: ScoredPart
     roc: tuple[np.ndarray, np.ndarray] | None
     pr: tuple[np.ndarray, np.ndarray] | None
     hist: Histogram
@@ -134,46 +132,39 @@ class ScoreView:
 
     @classmethod
     def build(cls, scores, y=None) -> "ScoreView":
-        scores = np.asarray(scores, dtype=float).ravel()
-        if scores.size == 0:
-            raise DataError("There are no scored rows to show (the test part is empty).")
-        if not np.all(np.isfinite(scores)):
-            raise DataError("Some scores are NaN or infinite; the model produced invalid output.")
-        labelled = y is not None and np.asarray(y).size == scores.size
-        y = np.asarray(y).astype(int).ravel() if labelled else None
-        sweep, ranking, roc, pr = None, {"roc_auc": None, "pr_auc": None}, None, None
-        if y is not None:
-            sweep = ThresholdSweep(y, scores)
-            ranking = ranking_metrics(y, scores)
-            if ranking["roc_auc"] is not None:
-                fpr, tpr, _ = roc_points(y, scores)
-                roc = thin_curve(fpr, tpr)
-                precision, recall, _ = pr_points(y, scores)
-                pr = thin_curve(recall[::-1], precision[::-1])
-        return cls(scores=scores, y=y, sweep=sweep, ranking=ranking, roc=roc, pr=pr,
-                   hist=histogram(scores, y), low=float(scores.min()), high=float(scores.max()),
-                   order=np.argsort(-scores, kind="stable"))
+        """From a :class:`~core.run.ScoredPart`, or from scores (and labels) directly."""
+        part = scores if isinstance(scores, ScoredPart) else ScoredPart(scores, y)
+        roc = pr = None
+        if part.labelled and part.ranking["roc_auc"] is not None:
+            fpr, tpr, _ = roc_points(part.y, part.scores)
+            roc = thin_curve(fpr, tpr)
+            precision, recall, _ = pr_points(part.y, part.scores)
+            pr = thin_curve(recall[::-1], precision[::-1])
+        return cls(part=part, roc=roc, pr=pr, hist=histogram(part.scores, part.y), low=float(part.scores.min()),
+                   high=float(part.scores.max()), order=np.argsort(-part.scores, kind="stable"))
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self.part.scores
+
+    @property
+    def y(self) -> np.ndarray | None:
+        return self.part.y
+
+    @property
+    def ranking(self) -> dict:
+        return self.part.ranking
 
     @property
     def labelled(self) -> bool:
-        return self.y is not None
+        return self.part.labelled
 
     def n_flagged(self, threshold: float) -> int:
-        if self.sweep is not None:
-            return int(self.sweep.n - np.searchsorted(self.sweep.sorted_scores, threshold, side="right"))
-        return int(np.count_nonzero(self.scores > threshold))
+        return self.part.n_flagged(threshold)
 
     def at(self, threshold: float) -> dict:
-        """Metrics at ``threshold`` (flag = score > threshold): counts, rates and the ranking AUCs."""
-        if self.sweep is None:
-            n_flagged = self.n_flagged(threshold)
-            return {"n_flagged": n_flagged, "n": int(self.scores.size), "threshold": float(threshold)}
-        tn, fp, fn, tp = self.sweep.counts(threshold)
-        result = counts_metrics(tn, fp, fn, tp)
-        n = tn + fp + fn + tp
-        result.update(self.ranking, threshold=float(threshold), n=int(n),
-                      fpr=float(fp / (fp + tn)) if fp + tn else 0.0)
-        return result
+        """Metrics at ``threshold`` (see :meth:`core.run.ScoredPart.at`)."""
+        return self.part.at(threshold)
 
     def slider_range(self) -> tuple[float, float, float]:
         """``(low, high, step)`` for a threshold slider covering every score."""
@@ -188,54 +179,36 @@ class ScoreView:
         return low, high, step
 
 
-#: Strategies the Results page offers, with the parameter each takes (name, label, default, min, max, step).
-STRATEGY_CHOICES = {
-    "trained": ("As trained", None),
-    "mean_std": ("Mean + k·std (training scores)", ("k", "k", 3.0, 0.0, 20.0, 0.5)),
-    "percentile": ("Percentile (training scores)", ("q", "Percentile", 99.0, 50.0, 100.0, 0.1)),
-    "contamination": ("Contamination (share of test rows flagged)", ("fraction", "Share flagged", 0.05, 0.001, 0.5, 0.005)),
-    "best_f1": ("Best F1 (labelled training part)", None),
-    "manual": ("Manual", None),
-}
+def _choices() -> dict:
+    """The strategies the Results page offers, as ``name -> (label, parameter)`` (parameter as in core)."""
+    rows = {"mean_std": "Mean + k·std", "percentile": "Percentile", "contamination": "Contamination",
+            "best_f1": "Best F1"}
+    choices = {"trained": ("As trained", None)}
+    for name, label in rows.items():
+        where = "training scores" if STRATEGIES[name].fitted_on == "fit" else "validation rows"
+        param = PARAMETERS.get(name)
+        choices[name] = (f"{label} ({where})",
+                         (param.name, param.label, param.default, param.low, param.high, param.step) if param else None)
+    choices["manual"] = ("Manual", None)
+    return choices
 
 
-def strategy_threshold(name: str, value: float | None, *, train_scores, test_scores,
-                       train_labelled_scores=None, train_labels=None, trained: float) -> float:
-    """Where strategy ``name`` (with parameter ``value``) puts the threshold.
+#: Strategies the Results page offers, with the parameter each takes (name, label, default, min, max, step);
+#: labels, rows fitted on and defaults all come from core.thresholds.
+STRATEGY_CHOICES = _choices()
 
-    Statistics strategies fit on the normal training scores (no test data leaks into the choice),
-    contamination on the test scores (it is an expected anomaly rate among the rows being scored),
-    best F1 on the labelled training part.
+
+def strategy_threshold(run, name: str, value: float | None = None) -> float:
+    """Where strategy ``name`` (with parameter ``value``) puts the threshold of ``run`` (a ScoredRun).
+
+    ``trained`` and ``manual`` keep the trained value; every other strategy is fitted by the run on
+    the rows the strategy declares (:meth:`core.run.ScoredRun.threshold_at`).
     """
     if name in ("trained", "manual"):
-        return float(trained)
-    if name == "mean_std":
-        return float(make_threshold({"strategy": "mean_std", "k": value}).fit(train_scores).threshold_)
-    if name == "percentile":
-        return float(make_threshold({"strategy": "percentile", "q": value}).fit(train_scores).threshold_)
-    if name == "contamination":
-        return float(make_threshold({"strategy": "contamination", "fraction": value}).fit(test_scores).threshold_)
-    if name == "best_f1":
-        if train_labels is None:
-            raise DataError("Best F1 needs a label column.")
-        return float(make_threshold("best_f1").fit(train_labelled_scores, train_labels).threshold_)
-    raise DataError(f"Unknown threshold strategy {name!r}.")
-
-
-def all_strategy_thresholds(result, test_scores, params: dict | None = None) -> dict[str, float]:
-    """Every strategy's threshold for an experiment result (strategies that cannot apply are left out)."""
-    params = params or {}
-    train_scores = result.scores[result.fit_mask]
-    labels = result.y[result.train_mask] if result.y is not None else None
-    out = {}
-    for name, (_, param) in STRATEGY_CHOICES.items():
-        if name == "manual":
-            continue
-        value = params.get(name, param[2] if param else None)
-        try:
-            out[name] = strategy_threshold(name, value, train_scores=train_scores, test_scores=test_scores,
-                                           train_labelled_scores=result.scores[result.train_mask],
-                                           train_labels=labels, trained=result.threshold)
-        except DataError:
-            continue
-    return out
+        return float(run.threshold)
+    if name not in STRATEGY_CHOICES:
+        raise DataError(f"Unknown threshold strategy {name!r}.")
+    spec = {"strategy": name}
+    if name in PARAMETERS and value is not None:
+        spec[PARAMETERS[name].name] = float(value)
+    return run.threshold_at(spec)

@@ -10,16 +10,17 @@ import streamlit as st
 
 from core.errors import DataError
 from core.export import csv_text
+from core.thresholds import apply_threshold
 from dashboard import state
 from dashboard.ui import digest_bytes, friendly_errors, parse_bytes, plain
 
 
 def scored_frame(run: state.Run, threshold: float) -> pd.DataFrame:
     """The dataset's rows (original columns) with score, flag and which part each row was in."""
-    result = run.result
+    result = run
     frame = run.dataset.frame.copy()
     frame["score"] = result.scores
-    frame["flag"] = (result.scores > threshold).astype(int)
+    frame["flag"] = result.flags(threshold).astype(int)
     frame["part"] = np.where(result.test_mask, "test", "train")
     return frame
 
@@ -31,7 +32,7 @@ def scored_csv(run: state.Run, threshold: float) -> str:
 
 def _stem(run: state.Run) -> str:
     base = re.sub(r"[^A-Za-z0-9_-]+", "_", run.table_name.rsplit(".", 1)[0]).strip("_") or "data"
-    return f"{base}_{run.result.method}"
+    return f"{base}_{run.method}"
 
 
 def render() -> None:
@@ -47,10 +48,10 @@ def render() -> None:
 
 
 def _downloads(run: state.Run) -> None:
-    threshold = float(st.session_state.get(state.THRESHOLD, run.result.threshold))
+    threshold = float(st.session_state.get(state.THRESHOLD, run.threshold))
     stem = _stem(run)
     st.markdown(f"Model **{run.spec.label}** on **{plain(run.table_name)}**, threshold **{threshold:.6g}**"
-                f"{' (as trained)' if threshold == run.result.threshold else ' (set on the Results page)'}.")
+                f"{' (as trained)' if threshold == run.threshold else ' (set on the Results page)'}.")
     c1, c2, c3 = st.columns(3)
     with c1:
         st.markdown("**Scored data**")
@@ -63,7 +64,7 @@ def _downloads(run: state.Run) -> None:
         st.caption("Scaler, model and threshold in one file; load it below or with `python -m core`.")
 
         def bundle() -> bytes:
-            pipeline = run.result.pipeline
+            pipeline = run.pipeline
             if threshold != pipeline.threshold_:
                 pipeline.set_threshold(threshold, f"set on the Results page = {threshold:.6g}")
             return pipeline.to_bytes()
@@ -76,7 +77,7 @@ def _downloads(run: state.Run) -> None:
             def events_csv() -> str:
                 from dashboard.results_model import ResultContext, events_at
 
-                ctx = run.cache.get("context") or ResultContext.build(run.result, run.dataset)
+                ctx = run.cache.get("context") or ResultContext.build(run)
                 return csv_text(events_at(ctx, threshold))
 
             st.download_button("Download events CSV", data=events_csv, file_name=f"{stem}_events.csv",
@@ -130,7 +131,7 @@ def _score_with_bundle() -> None:
             scores = pipeline.score(frame)
         scored = frame.copy()
         scored["score"] = scores
-        scored["flag"] = (scores > pipeline.threshold_).astype(int)
+        scored["flag"] = apply_threshold(scores, pipeline.threshold_).astype(int)
     if outcome.failed:
         return
     st.success(f"Scored {len(scored):,} rows: {int(scored['flag'].sum()):,} flagged.", icon=":material/check_circle:")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -76,6 +77,15 @@ class SessionWatchdog:
                 self._thread = threading.Thread(target=self._loop, name="session-watchdog", daemon=True)
                 self._thread.start()
 
+    def adopt(self, name: str, session_id: str | None) -> None:
+        """Hand the work called ``name`` to another session (the same person's tab after a reload)."""
+        if session_id is None:
+            return
+        with self._lock:
+            for item in self._owned:
+                if item.name == name:
+                    item.session_id, item.inactive_since = session_id, None
+
     def watched(self) -> list[str]:
         """Names of the work still watched."""
         with self._lock:
@@ -125,11 +135,32 @@ class SessionWatchdog:
 WATCHDOG = SessionWatchdog()
 
 
+#: Training jobs still running on this server, by id, so that a reloaded tab can find its job again.
+_RUNNING: dict[str, "TrainingJob"] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+def find_job(job_id: str) -> "TrainingJob | None":
+    """The running job with this id, if any (ids are random: knowing one is owning it)."""
+    with _RUNNING_LOCK:
+        return _RUNNING.get(str(job_id))
+
+
 class TrainingJob:
-    """Run :func:`core.experiment.run_experiment` on a thread and record how it went."""
+    """Run :func:`core.experiment.run_experiment` on a thread and record how it went.
+
+    ``id`` names the job (and the run it becomes); :meth:`when_done` registers a callable that gets
+    the result on the training thread as soon as there is one (to save it, whoever is watching).
+    ``context`` holds what the page that started the job needs to pick it up again.
+    """
 
     def __init__(self, dataset, method: str, params: dict, **options: Any):
         self.dataset, self.method, self.params, self.options = dataset, method, params, options
+        self.id = uuid.uuid4().hex
+        self.context: dict[str, Any] = {}
+        self._on_result: Callable[[Any], None] | None = None
+        self._delivered = False
+        self._result_lock = threading.Lock()
         self.progress: list[tuple[int, int, float | None, float | None]] = []
         self.stop_event = threading.Event()
         self.result = None
@@ -143,12 +174,33 @@ class TrainingJob:
         """Start training; with ``session_id``, training is cancelled when that session ends."""
         if session_id is not None:
             self.thread.name = f"train-{self.method}-{session_id[:8]}"
+        with _RUNNING_LOCK:
+            _RUNNING[self.id] = self
         self.thread.start()
         WATCHDOG.watch(session_id, self.thread.name, self.stop, lambda: self.running)
         return self
 
     def cancel(self) -> None:
         self.stop_event.set()
+
+    def when_done(self, on_result: Callable[[Any], None]) -> None:
+        """Call ``on_result(result)`` once a result exists: on the training thread, or now if it already does."""
+        with self._result_lock:
+            self._on_result = on_result
+            ready = self.result is not None and not self._delivered
+            self._delivered = self._delivered or ready
+        if ready:
+            on_result(self.result)
+
+    def _deliver(self) -> None:
+        with self._result_lock:
+            on_result = self._on_result if self.result is not None and not self._delivered else None
+            self._delivered = self._delivered or on_result is not None
+        if on_result is not None:
+            try:
+                on_result(self.result)
+            except Exception:  # the result stays with the job; saving it is not worth failing the training
+                log.exception("Storing the result of %s failed", self.thread.name)
 
     def stop(self, wait: float = 30.0) -> None:
         """Cancel and wait (up to ``wait`` s) until the thread has ended (after the current epoch)."""
@@ -172,6 +224,7 @@ class TrainingJob:
         try:
             self.result = run_experiment(self.dataset, self.method, self.params, progress=self._progress,
                                          should_stop=self.stop_event.is_set, **self.options)
+            self._deliver()
         except TrainingCancelled:
             self.cancelled = True
         except CoreError as error:
@@ -188,3 +241,5 @@ class TrainingJob:
             if self.stop_event.is_set() and self.result is None and self.error is None:
                 self.cancelled = True
             self.finished = time.time()
+            with _RUNNING_LOCK:
+                _RUNNING.pop(self.id, None)

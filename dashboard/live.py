@@ -130,7 +130,7 @@ def _choose_model() -> tuple[DetectionPipeline | None, str]:
     options = (["Model trained in this session"] if run is not None else []) + ["Upload a model bundle"]
     choice = st.radio("Model", options, horizontal=True, key="live_model_choice")
     if choice == "Model trained in this session":
-        pipeline = run.result.pipeline
+        pipeline = run.pipeline
         threshold = float(st.session_state.get(state.THRESHOLD, pipeline.threshold_))
         st.caption(f"{run.spec.label} on {plain(run.table_name)}; threshold {threshold:.6g}.")
         return pipeline, f"{run.spec.label} (this session)"
@@ -228,7 +228,7 @@ def _start(pipeline: DetectionPipeline, make, model_label: str, source_label: st
     from core.streaming import QueueSink, StreamRunner
 
     run = state.run()
-    threshold = st.session_state.get(state.THRESHOLD) if run is not None and pipeline is run.result.pipeline else None
+    threshold = st.session_state.get(state.THRESHOLD) if run is not None and pipeline is run.pipeline else None
     if threshold is not None and float(threshold) != pipeline.threshold_:
         # The threshold chosen on the Results page applies here too; the trained model stays unchanged.
         pipeline = DetectionPipeline.from_bytes(pipeline.to_bytes()).set_threshold(float(threshold))

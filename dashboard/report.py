@@ -43,7 +43,7 @@ def _explanation_figures(run, ctx) -> dict:
     """S1's pictures for the report: example rows, and why the top-scored test row was flagged."""
     import numpy as np
 
-    result, dataset = run.result, run.dataset
+    result, dataset = run, run.dataset
     figures = {}
     if result.y is not None and not dataset.is_series and 0 < result.y.sum() < result.y.size:
         figures["examples"] = charts.example_rows(dataset.X[int(np.flatnonzero(result.y == 0)[0])],
@@ -77,7 +77,7 @@ def build_report(run, threshold: float | None = None) -> str:
     str
         A complete HTML document.
     """
-    result, dataset = run.result, run.dataset
+    result, dataset = run, run.dataset
     threshold = float(result.threshold if threshold is None else threshold)
     ctx = run.cache.get("context") if hasattr(run, "cache") else None
     if ctx is None:

@@ -1,6 +1,7 @@
 """Everything the Results page draws, as data and figures, without Streamlit.
 
-:class:`ResultContext` holds what does not depend on the threshold (built once per run);
+:class:`ResultContext` holds the chart data that does not depend on the threshold (built once per
+:class:`core.run.ScoredRun`, which owns the scores, flags, metrics and threshold options);
 :func:`threshold_figures` turns a threshold into metrics and every threshold-dependent figure.
 The benchmark in tests/bench/threshold_latency.py times exactly this function.
 """
@@ -12,16 +13,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.events import find_events, label_events
+from core.events import label_events
 from dashboard import charts
-from dashboard.compute import STRATEGY_CHOICES, ScoreView, all_strategy_thresholds
+from dashboard.compute import STRATEGY_CHOICES, ScoreView
 
 
 @dataclass
 class ResultContext:
-    """Threshold-independent views of one experiment result on its dataset."""
+    """Threshold-independent views of one scored run; ``result`` is the run, ``dataset`` its dataset."""
 
-    result: object
+    result: object  # core.run.ScoredRun
     dataset: object
     view: ScoreView  # the test part
     test_index: np.ndarray
@@ -32,11 +33,12 @@ class ResultContext:
     extras: dict = field(default_factory=dict)
 
     @classmethod
-    def build(cls, result, dataset) -> "ResultContext":
+    def build(cls, result, dataset=None) -> "ResultContext":
+        """From a :class:`core.run.ScoredRun` (and its dataset, by default the one attached to it)."""
+        dataset = result.dataset if dataset is None else dataset
         test_index = np.flatnonzero(result.test_mask)
-        y_test = None if result.y is None else result.y[test_index]
-        view = ScoreView.build(result.scores[test_index], y_test)
-        strategies = all_strategy_thresholds(result, view.scores)
+        view = ScoreView.build(result.part("test"))
+        strategies = result.threshold_options()
         if dataset.is_series:
             # epoch milliseconds on a date axis: numbers serialise far faster than datetime64 values
             x_axis = _epoch_ms(dataset.time)
@@ -71,10 +73,8 @@ def _epoch_ms(time: pd.Series) -> np.ndarray:
 
 
 def events_at(ctx: ResultContext, threshold: float, min_gap: int = 0) -> pd.DataFrame:
-    """Runs of flagged time steps over the whole series at ``threshold``."""
-    scores = ctx.result.scores
-    time = ctx.dataset.time if ctx.is_series else None
-    return find_events(scores > threshold, scores, time=time, min_gap=min_gap)
+    """Runs of flagged time steps over the whole series at ``threshold`` (see ScoredRun.events_at)."""
+    return ctx.result.events_at(threshold, min_gap)
 
 
 def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_gap: int = 0,
@@ -122,5 +122,6 @@ def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_ga
     return {"metrics": metrics, "events": events, "figures": figures}
 
 
-def strategy_names(labelled: bool) -> list[str]:
-    return [k for k in STRATEGY_CHOICES if labelled or k != "best_f1"]
+def strategy_names(ctx: ResultContext) -> list[str]:
+    """The strategies the run can offer (best F1 only with a validation part), then manual."""
+    return [k for k in STRATEGY_CHOICES if k in ctx.strategies or k == "manual"]

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import DataError
+from core.thresholds import apply_threshold
 from dashboard import charts, state
 from dashboard.compute import STRATEGY_CHOICES, strategy_threshold
 from dashboard.results_model import ResultContext, strategy_names, threshold_figures
@@ -42,7 +43,7 @@ def context(run: state.Run) -> ResultContext | None:
     if ctx is None:
         with friendly_errors("preparing the results") as outcome:
             with st.spinner("Preparing the results…"):
-                ctx = ResultContext.build(run.result, run.dataset)
+                ctx = ResultContext.build(run)
         if outcome.failed:
             return None
         run.cache["context"] = ctx
@@ -50,7 +51,7 @@ def context(run: state.Run) -> ResultContext | None:
 
 
 def _header(run: state.Run) -> None:
-    result = run.result
+    result = run
     parts = [f"**{run.spec.label}** on **{plain(run.table_name)}**",
              f"trained on {int(result.fit_mask.sum()):,} rows, tested on {int(result.test_mask.sum()):,}",
              f"{result.split} split", f"fit {seconds(result.fit_seconds)}", f"device {result.device}"]
@@ -87,12 +88,12 @@ def driving_features(run: state.Run, top: int = 4) -> list[int]:
     cached = run.cache.get("driving_features")
     if cached is None:
         names = run.dataset.feature_names
-        flagged = np.flatnonzero(run.result.scores > run.result.threshold)
+        flagged = np.flatnonzero(apply_threshold(run.scores, run.threshold).astype(bool))
         cached = list(range(len(names)))
         if flagged.size and len(names) > 1:
             if flagged.size > 20_000:
                 flagged = flagged[np.linspace(0, flagged.size - 1, 20_000).round().astype(int)]
-            mean, std = run.result.pipeline.normal_profile()
+            mean, std = run.pipeline.normal_profile()
             distance = np.abs(run.dataset.X[flagged] - mean) / np.where(std > 0, std, 1.0)
             cached = [int(i) for i in np.argsort(-np.nanmean(distance, axis=0), kind="stable")]
         run.cache["driving_features"] = cached
@@ -126,7 +127,7 @@ def _threshold_section(run: state.Run) -> None:
     curves_open = ctx.view.labelled and st.session_state.get(RESULT_TABS) == CURVES_TAB
     out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode="select", features=features,
                             curves=curves_open)
-    _cards(out["metrics"], ctx.view.at(run.result.threshold), ctx.view.labelled)
+    _cards(out["metrics"], ctx.view.at(run.threshold), ctx.view.labelled)
     figures = out["figures"]
     if ctx.is_series:
         _series(run, ctx, figures["series"], out["events"], threshold)
@@ -164,8 +165,8 @@ def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
     ss = st.session_state
     if keys["slider"] not in ss:
         ss[keys["strategy"]] = "trained"
-        ss[keys["slider"]] = _clip(run.result.threshold, low, high)
-        ss[keys["number"]] = float(run.result.threshold)
+        ss[keys["slider"]] = _clip(run.threshold, low, high)
+        ss[keys["number"]] = float(run.threshold)
 
     def to_manual_from_slider():
         ss[keys["strategy"]] = "manual"
@@ -177,7 +178,7 @@ def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
 
     st.subheader("Threshold")
     c1, c2, c3, c4 = st.columns([2.2, 1.1, 3.7, 1.8], vertical_alignment="bottom")  # room for 6 digits
-    names = strategy_names(view.labelled)
+    names = strategy_names(ctx)
     strategy = c1.selectbox("Set from", names, key=keys["strategy"], format_func=lambda k: STRATEGY_CHOICES[k][0],
                             help="Pick a rule, or drag the slider to set the threshold by hand.")
     spec = STRATEGY_CHOICES[strategy][1]
@@ -190,14 +191,10 @@ def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
         c2.markdown(" ")
     if strategy != "manual":
         try:
-            train_labels = run.result.y[run.result.train_mask] if run.result.y is not None else None
-            chosen = strategy_threshold(strategy, value, train_scores=run.result.scores[run.result.fit_mask],
-                                        test_scores=view.scores,
-                                        train_labelled_scores=run.result.scores[run.result.train_mask],
-                                        train_labels=train_labels, trained=run.result.threshold)
+            chosen = strategy_threshold(run, strategy, value)
         except DataError as error:
             c1.caption(str(error))
-            chosen = run.result.threshold
+            chosen = run.threshold
         ss[keys["slider"]] = _clip(chosen, low, high)
         ss[keys["number"]] = float(chosen)
     c3.slider("Threshold (flag rows scoring above it)", min_value=low, max_value=high, step=step, key=keys["slider"],
@@ -205,7 +202,7 @@ def _threshold_controls(run: state.Run, ctx: ResultContext) -> float:
     c4.number_input("Exact value", key=keys["number"], on_change=to_manual_from_number, format="%.6g", step=step)
     threshold = float(ss[keys["number"]])
     marks = " · ".join(f"{STRATEGY_CHOICES[k][0].split(' (')[0]}: {v:.4g}" for k, v in ctx.strategies.items())
-    st.caption(f"Where each rule puts it: {marks}. Trained with {run.result.threshold_description}.")
+    st.caption(f"Where each rule puts it: {marks}. Trained with {run.threshold_description}.")
     return threshold
 
 
@@ -353,7 +350,7 @@ def _box_range(chart_state):
 
 
 def _explain_window(run: state.Run, a: int, b: int, pad: int) -> None:
-    dataset, pipeline, spec = run.dataset, run.result.pipeline, run.spec
+    dataset, pipeline, spec = run.dataset, run.pipeline, run.spec
     names = dataset.feature_names
     lo, hi = max(0, a - pad), min(dataset.n_rows, b + pad + 1)
     if spec.input_kind == "windows":
@@ -389,12 +386,12 @@ def explain_section(run: state.Run) -> None:
 
 def _explain_section(run: state.Run) -> None:
     ctx: ResultContext = run.cache["context"]
-    result, dataset = run.result, run.dataset
+    result, dataset = run, run.dataset
     st.subheader("Why was a row flagged?")
     threshold = float(st.session_state.get(state.THRESHOLD, result.threshold))
     top = ctx.view.order[:25]
     rows = ctx.test_index[top]
-    table = pd.DataFrame({"row": rows, "score": result.scores[rows], "flagged": result.scores[rows] > threshold})
+    table = pd.DataFrame({"row": rows, "score": result.scores[rows], "flagged": apply_threshold(result.scores[rows], threshold).astype(bool)})
     if dataset.is_series:
         table.insert(1, "time", dataset.time.iloc[rows].to_numpy())
     if result.y is not None:
@@ -416,9 +413,11 @@ def _explain_section(run: state.Run) -> None:
 
 
 def _explain_row(run: state.Run, row: int, threshold: float) -> None:
-    result = run.result
+    result, dataset, spec = run, run.dataset, run.spec
+    pipeline = result.pipeline
+    names = dataset.feature_names
     score = float(result.scores[row])
-    verdict = "flagged" if score > threshold else "not flagged"
+    verdict = "flagged" if apply_threshold([score], threshold)[0] else "not flagged"
     truth = ""
     if result.y is not None:
         truth = f" · labelled {'anomaly' if result.y[row] == 1 else 'normal'}"
@@ -441,7 +440,7 @@ def _row_figures(run: state.Run, row: int) -> tuple:
 
 
 def _build_row_figures(run: state.Run, row: int) -> tuple:
-    result, dataset, spec = run.result, run.dataset, run.spec
+    result, dataset, spec = run, run.dataset, run.spec
     pipeline = result.pipeline
     names = dataset.feature_names
     if spec.input_kind == "windows":
@@ -474,7 +473,7 @@ def _build_row_figures(run: state.Run, row: int) -> tuple:
 
 # ------------------------------------------------------------------------------------------------
 def _training_section(run: state.Run) -> None:
-    result, dataset = run.result, run.dataset
+    result, dataset = run, run.dataset
     loss, examples = _training_figures(run)
     if (result.history or {}).get("train_loss"):  # a model trained in epochs: its loss curve in view
         st.subheader("Training")
@@ -501,7 +500,7 @@ def _training_figures(run: state.Run) -> tuple:
     """The loss curve and an example of each class, built once per run (the page draws them on every rerun)."""
     kept = run.cache.get("training_figures")
     if kept is None:
-        result, dataset = run.result, run.dataset
+        result, dataset = run, run.dataset
         examples = None
         if result.y is not None and not dataset.is_series and 0 < result.y.sum() < result.y.size:
             normal = dataset.X[int(np.flatnonzero(result.y == 0)[0])]

@@ -25,6 +25,9 @@ def render() -> None:
         st.caption(" · ".join(parts))
     if run is not None:
         st.markdown(f"Model: **{run.spec.label}**")
-        metrics = run.result.metrics
+        metrics = run.metrics
         if metrics and metrics.get("roc_auc") is not None:
             st.caption(f"ROC-AUC {metrics['roc_auc']:.3f} · F1 {metrics['f1']:.3f} (as trained)")
+    from dashboard.runs_view import render as render_runs
+
+    render_runs()

@@ -3,16 +3,26 @@
 Everything lives in ``st.session_state`` (one browser session = one user), never in a global
 cache, so two people using the dashboard at once never see each other's data or models.
 Setting an upstream item (a new table) clears what was derived from it (dataset, result).
+
+Runs persist in the workspace (:mod:`core.workspace`), which everyone using the server shares:
+every finished training is saved there, and the page's address carries the current run's id
+(``?run=``) or the running job's (``?job=``), so that a reload or a server restart finds them again
+(:func:`restore_session`). The session's current dataset and run stay its own.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import streamlit as st
+
+from core.errors import CoreError
+from core.run import ScoredRun
+
+log = logging.getLogger("dashboard")
 
 TABLE = "ad_table"
 DATASET = "ad_dataset"
@@ -23,6 +33,9 @@ TRAIN_RANGE = "ad_train_range"
 NOTICE = "ad_notice"
 THRESHOLD = "ad_threshold"
 LOADED_BUNDLE = "ad_loaded_bundle"  # (identity of the uploaded bytes and signing key, pipeline)
+RESTORED = "ad_restored"  # the page's address has been read once in this session
+WORKSPACE_ERROR = "ad_workspace_error"  # why the workspace could not be opened, once per session
+RUN_PARAM, JOB_PARAM = "run", "job"  # query parameters naming the current run and the running job
 
 _DOWNSTREAM = {TABLE: (DATASET, JOB, RUN, TRAIN_RANGE, THRESHOLD), DATASET: (RUN, THRESHOLD), RUN: (THRESHOLD,)}
 
@@ -43,22 +56,12 @@ class PreparedData:
 
     dataset: Any  # core.data.Dataset
     key: tuple
+    workspace_id: str | None = None  # the dataset's id in the workspace, computed on first use
 
 
-@dataclass
-class Run:
-    """One finished training run: the result, the dataset it was made on and the settings used."""
-
-    result: Any  # core.experiment.ExperimentResult
-    dataset: Any  # core.data.Dataset
-    settings: dict
-    table_name: str
-    created: float = field(default_factory=time.time)
-    cache: dict = field(default_factory=dict)  # threshold-independent views, built on first use
-
-    @property
-    def spec(self):
-        return self.result.pipeline.spec
+#: The session's current run is a core.run.ScoredRun: scores, masks, threshold options, its dataset and
+#: ``cache`` (the Results page's views, built on first use). The pages call it a Run.
+Run = ScoredRun
 
 
 def get(key: str, default=None):
@@ -74,9 +77,31 @@ def _clear_downstream(key: str) -> None:
 
 
 def put(key: str, value) -> None:
-    """Store ``value`` and forget everything derived from the previous one."""
+    """Store ``value`` and forget everything derived from the previous one.
+
+    A dataset identical to the current run's (the Data page preparing again the table of a run
+    reopened from the workspace) keeps the run.
+    """
+    if key == DATASET and value is not None and _same_data(value.dataset, getattr(run(), "dataset", None)):
+        previous = prepared()
+        value.workspace_id = value.workspace_id or (previous.workspace_id if previous is not None else None)
+        st.session_state[key] = value
+        return
     _clear_downstream(key)
     st.session_state[key] = value
+
+
+def _same_data(a, b) -> bool:
+    if a is None or b is None:
+        return False
+    if a is b:
+        return True
+    import numpy as np
+
+    return (list(a.feature_names) == list(b.feature_names) and a.X.shape == b.X.shape and np.array_equal(a.X, b.X)
+            and (a.y is None) == (b.y is None) and (a.y is None or np.array_equal(a.y, b.y))
+            and (a.time is None) == (b.time is None)
+            and (a.time is None or np.array_equal(a.time.to_numpy(), b.time.to_numpy())))
 
 
 def table() -> LoadedTable | None:
@@ -89,6 +114,166 @@ def prepared() -> PreparedData | None:
 
 def run() -> Run | None:
     return get(RUN)
+
+
+def store_run(run: ScoredRun, settings: dict) -> ScoredRun:
+    """Make a finished training the session's current run (saved in the workspace if not yet)."""
+    if run.run_id is None:
+        loaded = table()
+        _describe(run, loaded.name if loaded is not None else "data", settings)
+        _save(run)
+    put(RUN, run)
+    _address(run=run.run_id)
+    return run
+
+
+def _describe(run: ScoredRun, table_name: str, settings: dict) -> None:
+    run.table_name = table_name
+    run.settings = {**run.settings, **{k: v for k, v in settings.items() if k not in ("label",)}}
+
+
+def _save(run: ScoredRun, run_id: str | None = None, store=None) -> None:
+    """Save ``run`` in the workspace; a failure is logged and the run stays in the session only."""
+    store = store if store is not None else workspace()
+    if store is None:
+        return
+    try:
+        store.save_run(run, run_id=run_id)
+    except CoreError as error:
+        log.warning("The run could not be saved in the workspace: %s", error)
+
+
+# ------------------------------------------------------------------------------------------------
+# The workspace and the page's address
+# ------------------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _open_workspace(location: str):
+    from core.workspace import Workspace
+
+    return Workspace(location)  # one per server and location: a pool of connections shared by every session
+
+
+def workspace():
+    """The server's workspace (``$ANOMALY_WORKSPACE``), or None if it cannot be opened (see :func:`workspace_error`)."""
+    from core.workspace import default_location
+
+    try:
+        return _open_workspace(default_location())
+    except CoreError as error:
+        return _workspace_failed(str(error))
+
+
+def _workspace_failed(message: str):
+    if get(WORKSPACE_ERROR) != message:
+        log.warning("The workspace cannot be opened: %s", message)
+    st.session_state[WORKSPACE_ERROR] = message
+    return None
+
+
+def workspace_error() -> str | None:
+    return get(WORKSPACE_ERROR)
+
+
+def current_dataset_id() -> str | None:
+    """The workspace id of the session's dataset (content and roles), computed once per dataset."""
+    data, store = prepared(), workspace()
+    if data is None or store is None:
+        return None
+    if data.workspace_id is None:
+        data.workspace_id = store.dataset_id(data.dataset)
+    return data.workspace_id
+
+
+def saved_runs() -> list:
+    """The workspace's runs of the session's dataset, newest first (``core.workspace.RunRecord``)."""
+    store, dataset_id = workspace(), current_dataset_id()
+    if store is None or dataset_id is None:
+        return []
+    return store.runs(dataset_id)
+
+
+def open_run(run_id: str) -> ScoredRun:
+    """Make a saved run the session's current one, with its dataset (the session's, if it is the same data)."""
+    store = workspace()
+    if store is None:
+        raise CoreError(f"The workspace cannot be opened: {workspace_error()}")
+    record = store.run_record(run_id)
+    if current_dataset_id() == record.dataset_id:
+        opened = store.load_run(record.id, dataset=prepared().dataset)
+    else:
+        opened = store.load_run(record.id)
+        put(TABLE, LoadedTable(record.dataset_name, opened.dataset.frame, record.dataset_id, "workspace"))
+        put(DATASET, PreparedData(opened.dataset, ("workspace", record.dataset_id), record.dataset_id))
+    put(RUN, opened)
+    _address(run=opened.run_id)
+    return opened
+
+
+def rename_run(run_id: str, name: str) -> None:
+    workspace().rename_run(run_id, name)
+    current = run()
+    if current is not None and current.run_id == run_id:
+        current.name = name.strip()
+
+
+def delete_run(run_id: str) -> None:
+    """Delete a saved run; if it is the session's current run, the session lets it go too."""
+    workspace().delete_run(run_id)
+    current = run()
+    if current is not None and current.run_id == run_id:
+        _clear_downstream(RUN)
+        st.session_state.pop(RUN, None)
+        _address(run=None)
+
+
+def _address(run: str | None = None, job: str | None = None) -> None:
+    """Keep the page's address naming the current run or the running job, and nothing else of ours."""
+    try:
+        params = st.query_params
+        for name, value in ((RUN_PARAM, run), (JOB_PARAM, job)):
+            if value is None:
+                params.pop(name, None)
+            elif params.get(name) != value:
+                params[name] = value
+    except Exception:  # outside a page run (a test calling the state directly): there is no address
+        pass
+
+
+def restore_session() -> None:
+    """At the start of every page run: on a session's first run, pick up the job or run its address names;
+    afterwards, keep the address naming the session's job or run (a page switch drops it)."""
+    if not get(RESTORED):
+        st.session_state[RESTORED] = True
+        params = st.query_params
+        job_id, run_id = params.get(JOB_PARAM), params.get(RUN_PARAM)
+        try:
+            if job_id and job() is None and not _adopt_job(job_id):
+                run_id = job_id  # the job has ended meanwhile: its run carries its id
+            if run_id and run() is None:
+                open_run(run_id)
+        except CoreError as error:
+            notice(f"The run in the page's address could not be opened: {error}", "warning")
+            _address()
+    running, current = job(), run()
+    if running is not None:
+        _address(job=running.id)
+    else:
+        _address(run=current.run_id if current is not None else None)
+
+
+def _adopt_job(job_id: str) -> bool:
+    """Take over a job still running on this server (this tab's, before a reload); False if there is none."""
+    from dashboard.jobs import WATCHDOG, current_session_id, find_job
+
+    found = find_job(job_id)
+    if found is None or not found.running:
+        return False
+    put(TABLE, found.context["table"])
+    put(DATASET, found.context["prepared"])
+    st.session_state[JOB] = found
+    st.session_state[JOB_SETTINGS] = found.context["settings"]
+    WATCHDOG.adopt(found.thread.name, current_session_id())
+    return True
 
 
 def loaded_bundle(identity: str):
@@ -111,14 +296,30 @@ def job_settings() -> dict:
 
 
 def start_job(job, settings: dict) -> None:
-    """Remember a started training job and its settings (one per session)."""
+    """Remember a started training job and its settings (one per session).
+
+    The job saves its result in the workspace itself, under its own id, as soon as it has one: a
+    tab reloaded meanwhile (a new session) finds the run by that id.
+    """
+    loaded = table()
+    job.context.update(table=loaded, prepared=prepared(), settings=settings)
+    table_name = loaded.name if loaded is not None else "data"
+    store = workspace()
+
+    def save(result) -> None:  # on the training thread: the workspace object only, never st.*
+        _describe(result, table_name, settings)
+        _save(result, run_id=job.id, store=store)
+
+    job.when_done(save)
     st.session_state[JOB] = job
     st.session_state[JOB_SETTINGS] = settings
+    _address(job=job.id)
 
 
 def end_job() -> None:
     """Forget the job once its outcome has been stored or shown."""
     st.session_state.pop(JOB, None)
+    _address()
 
 
 def notice(message: str | None = None, kind: str = "success"):

@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.registry import get_method, list_methods
+from core.thresholds import PARAMETERS
 from dashboard import charts, state
 from dashboard.jobs import TrainingJob, current_session_id
 from dashboard.ui import friendly_errors, go, link, plain, seconds, training_estimate
@@ -80,7 +81,7 @@ def render() -> None:
     if run is not None:
         st.divider()
         st.caption(f"Last trained: {run.spec.label} on {plain(run.table_name)}.")
-        if (window := run.result.pipeline.window_note()) is not None:
+        if (window := run.pipeline.window_note()) is not None:
             st.caption(f":material/straighten: {window[0].upper()}{window[1:]}.")
         link("results", "Open its results", icon=":material/insights:")
     with device_line.container():
@@ -190,13 +191,10 @@ def _threshold(dataset):
         choices = [k for k in THRESHOLD_CHOICES if k != "best_f1" or dataset.y is not None]
         name = st.selectbox("How to choose it", choices, format_func=THRESHOLD_CHOICES.get, key="train_threshold",
                             help="You can move the threshold freely on the Results page afterwards.")
-        if name == "mean_std":
-            return {"strategy": "mean_std", "k": st.number_input("k", 0.0, 50.0, 3.0, 0.5, key="train_thr_k")}
-        if name == "percentile":
-            return {"strategy": "percentile", "q": st.number_input("Percentile", 50.0, 100.0, 99.0, 0.5, key="train_thr_q")}
-        if name == "contamination":
-            return {"strategy": "contamination",
-                    "fraction": st.number_input("Expected share of anomalies", 0.001, 0.5, 0.05, 0.01, key="train_thr_c")}
+        if name in PARAMETERS:  # one parameter, its range and default from core.thresholds
+            p = PARAMETERS[name]
+            return {"strategy": name, p.name: st.number_input(p.label, p.low, p.high, p.default, p.step,
+                                                              key=f"train_thr_{p.name}", format="%g")}
         if name == "best_f1":
             st.caption("A quarter of the training part is held out to choose it.")
             return "best_f1"
@@ -312,8 +310,7 @@ def _finish(job: TrainingJob, open_results: bool) -> None:
     elif job.error:
         state.notice(job.error, "error")
     elif job.result is not None:
-        table = state.table()
-        state.put(state.RUN, state.Run(job.result, job.dataset, settings, table.name if table else "data"))
+        state.store_run(job.result, settings)
         state.notice(f"Trained {settings.get('label', job.method)} in {seconds(job.result.fit_seconds)}.")
         if open_results:
             try:

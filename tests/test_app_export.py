@@ -32,18 +32,18 @@ def test_downloads_are_offered_after_training():
     at = _trained()
     at.switch_page(PAGE["export"]).run()
     no_crash(at)
-    labels = [b.proto.label for b in at.get("download_button")]
+    labels = [b.proto.label for b in at.main.get("download_button")]  # the sidebar has its own
     assert labels == ["Download scored CSV", "Download model", "Download HTML report"]
 
 
 def test_scored_frame_and_report_follow_the_threshold():
     at = _trained()
     run = at.session_state[state.RUN]
-    frame = scored_frame(run, threshold=float(np.median(run.result.scores)))
+    frame = scored_frame(run, threshold=float(np.median(run.scores)))
     assert list(frame.columns) == ["a", "b", "label", "score", "flag", "part"]
-    assert frame["flag"].sum() == (run.result.scores > np.median(run.result.scores)).sum()
+    assert frame["flag"].sum() == (run.scores > np.median(run.scores)).sum()
     assert set(frame["part"]) == {"train", "test"}
-    html = build_report(run, threshold=run.result.threshold)
+    html = build_report(run, threshold=run.threshold)
     assert html.startswith("<!DOCTYPE html>") and "Confusion matrix" in html and "ROC-AUC" in html
     assert html.count("plotly.js v") >= 1  # plotly.js embedded once, works offline
     assert "<script src=\"http" not in html and len(html) > 1_000_000  # no external script
@@ -86,5 +86,5 @@ def test_series_offers_events_and_the_time_axis_health():
     at = train(at, "classical", "knn")
     at.switch_page(PAGE["export"]).run()
     no_crash(at)
-    labels = [b.proto.label for b in at.get("download_button")]
+    labels = [b.proto.label for b in at.main.get("download_button")]  # the sidebar has its own
     assert "Download events CSV" in labels

@@ -40,7 +40,7 @@ def test_replay_of_the_current_dataset_with_the_trained_model():
     no_crash(at)
     assert _metric(at, "Received") == "400" and _metric(at, "Scored") == "400"
     run = at.session_state["ad_run"]
-    expected = int((run.result.scores > run.result.threshold).sum())
+    expected = int((run.scores > run.threshold).sum())
     assert _metric(at, "Anomalies") == f"{expected:,}"
     assert _metric(at, "Malformed") == "0" and _metric(at, "Dropped") == "0" and _metric(at, "Duplicates") == "0"
     assert len(session.buffer.seq) == 400

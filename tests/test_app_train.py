@@ -120,8 +120,8 @@ def test_deep_method_shows_the_device_and_records_losses():
     wait_for_run(at)
     no_crash(at)
     run = at.session_state[state.RUN]
-    assert len(run.result.history["train_loss"]) == 3
-    assert run.result.pipeline.spec.reconstruction
+    assert len(run.history["train_loss"]) == 3
+    assert run.pipeline.spec.reconstruction
 
 
 def test_range_selected_on_results_becomes_the_training_range():
@@ -141,7 +141,7 @@ def test_range_selected_on_results_becomes_the_training_range():
     at.button(key="train_start").click().run()
     wait_for_run(at)
     run = at.session_state[state.RUN]
-    assert int(run.result.train_mask.sum()) == 12 * 60 + 1
+    assert int(run.train_mask.sum()) == 12 * 60 + 1
 
 
 def test_the_sensor_sample_opens_with_a_method_that_finds_its_anomalies():

@@ -76,19 +76,52 @@ def test_histogram_counts_every_row_per_class(scored):
     assert hist.normal.sum() == (y == 0).sum() and hist.anomaly.sum() == y.sum()
 
 
-def test_strategies(scored):
+def _scored_run(scores, y, *, validation=True):
+    """A ScoredRun over ``scores``: 500 normal rows fitted on, 400 validation rows, the rest tested."""
+    from core.run import ScoredRun
+
+    n = scores.size
+    fit = np.zeros(n, bool)
+    fit[np.flatnonzero(y == 0)[:500]] = True
+    held = np.zeros(n, bool)
+    if validation:
+        held[np.flatnonzero(~fit)[:400]] = True
+    return ScoredRun(pipeline=None, method="zscore", params={}, scores=scores, train_mask=fit | held,
+                     test_mask=~(fit | held), fit_mask=fit, y=y, threshold=1.5, threshold_description="fixed",
+                     metrics=None, fit_seconds=0.0, score_seconds=0.0, device="cpu", history={}, split="random",
+                     validation_mask=held)
+
+
+def test_strategies_are_fitted_on_the_rows_they_declare(scored):
     scores, y = scored
-    train = scores[y == 0][:500]
-    common = dict(train_scores=train, test_scores=scores, train_labelled_scores=scores, train_labels=y, trained=1.5)
-    assert strategy_threshold("trained", None, **common) == 1.5
-    assert strategy_threshold("mean_std", 3.0, **common) == pytest.approx(train.mean() + 3 * train.std())
-    assert strategy_threshold("percentile", 90.0, **common) == pytest.approx(np.percentile(train, 90))
-    flagged = (scores > strategy_threshold("contamination", 0.1, **common)).mean()
-    assert flagged == pytest.approx(0.1, abs=0.002)
-    best = strategy_threshold("best_f1", None, **common)
-    assert classification_metrics(y, scores, best)["f1"] >= classification_metrics(y, scores, 1.5)["f1"]
-    with pytest.raises(DataError):
-        strategy_threshold("best_f1", None, **{**common, "train_labels": None})
+    run = _scored_run(scores, y)
+    train, held = scores[run.fit_mask], run.validation_mask
+    assert strategy_threshold(run, "trained") == 1.5 and strategy_threshold(run, "manual", 9.0) == 1.5
+    assert strategy_threshold(run, "mean_std", 3.0) == pytest.approx(train.mean() + 3 * train.std())
+    assert strategy_threshold(run, "percentile", 90.0) == pytest.approx(np.percentile(train, 90))
+    # contamination is an expected share among the rows the model was fitted on, as at training time
+    flagged = (train > strategy_threshold(run, "contamination", 0.1)).mean()
+    assert flagged == pytest.approx(0.1, abs=0.003)
+    best = strategy_threshold(run, "best_f1")
+    assert best == pytest.approx(run.threshold_at("best_f1"))
+    assert classification_metrics(y[held], scores[held], best)["f1"] >= \
+        classification_metrics(y[held], scores[held], 1.5)["f1"]
+    # one set of defaults: a strategy without a parameter uses core.thresholds.DEFAULTS, in core and here
+    assert strategy_threshold(run, "mean_std") == pytest.approx(run.threshold_at("mean_std:k=3"))
+    assert list(run.threshold_options())[:4] == ["trained", "mean_std", "percentile", "contamination"]
+
+
+def test_best_f1_needs_held_out_rows(scored):
+    scores, y = scored
+    run = _scored_run(scores, y, validation=False)
+    with pytest.raises(DataError, match="validation"):
+        strategy_threshold(run, "best_f1")
+    assert "best_f1" not in run.threshold_options()
+    run.y = None
+    run.validation_mask = _scored_run(scores, y).validation_mask
+    run._parts.clear()
+    with pytest.raises(DataError, match="label"):
+        run.threshold_at("best_f1")
 
 
 def test_figures_are_built_with_webgl_for_long_inputs(scored):

@@ -74,11 +74,11 @@ def test_dashboard_scored_download_is_escaped():
     from core.data import Roles, prepare
     from core.experiment import run_experiment
     from dashboard.export_view import scored_csv
-    from dashboard.state import Run
 
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({"a": rng.normal(size=80), "+b": rng.normal(size=80), "note": ["@SUM(A1)"] * 80})
     dataset = prepare(frame, Roles(features=["a", "+b"]))
     result = run_experiment(dataset, "zscore")
-    rows = list(csv.reader(scored_csv(Run(result, dataset, {}, "d.csv"), result.threshold).splitlines()))
+    result.table_name = "d.csv"
+    rows = list(csv.reader(scored_csv(result, result.threshold).splitlines()))
     assert rows[0][:3] == ["a", "'+b", "note"] and rows[1][2] == "'@SUM(A1)"

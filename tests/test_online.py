@@ -253,4 +253,4 @@ def test_the_train_page_offers_the_likelihood_calibration():
     at = train(at, "statistical", "zscore")
     no_crash(at)
     assert not errors(at) and at.title[0].value == "Results"
-    assert at.session_state["ad_run"].result.pipeline.calibration == "likelihood"
+    assert at.session_state["ad_run"].pipeline.calibration == "likelihood"

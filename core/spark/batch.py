@@ -20,6 +20,7 @@ import pandas as pd
 from .. import signing
 from ..errors import BundleError, DataError
 from ..pipeline import DetectionPipeline
+from ..thresholds import apply_threshold
 
 SCORE_COLUMN = "anomaly_score"
 FLAG_COLUMN = "anomaly_flag"
@@ -187,7 +188,7 @@ def score_dataframe(frame, pipeline: DetectionPipeline, *, bundle_bytes: bytes |
                 scores[valid] = model.score(X[valid])
             score_values = pd.array(scores, dtype="Float64")
             score_values[~valid] = pd.NA
-            flags = pd.array((scores > threshold).astype("int32"), dtype="Int32")
+            flags = pd.array(apply_threshold(scores, threshold).astype("int32"), dtype="Int32")
             flags[~valid] = pd.NA
             yield batch.assign(**{score_column: score_values, flag_column: flags})
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
+from ..thresholds import apply_threshold
 
 
 @dataclass
@@ -117,7 +118,7 @@ def train_random_forest(data, features: list[str], label: str, *, normal_value=N
     train.unpersist()
     scored = (model.transform(test)
               .select("row_id", "label", vector_to_array("probability")[1].alias("anomaly_score"))
-              .withColumn("anomaly_flag", (F.col("anomaly_score") > F.lit(float(threshold))).cast("int")))
+              .withColumn("anomaly_flag", apply_threshold(F.col("anomaly_score"), threshold)))
     if out_path is not None:
         scored.write.mode("overwrite").parquet(str(Path(out_path) / "scores.parquet"))
         scored = scored.sparkSession.read.parquet(str(Path(out_path) / "scores.parquet"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 from ..errors import DataError
+from ..thresholds import apply_threshold
 
 METHODS = ("zscore", "iqr")
 _MIN_SPREAD = 1e-12  # a constant feature: any change from it is infinitely unusual (as in core)
@@ -117,7 +118,7 @@ def apply_statistics(frame, stats: dict, *, score_column: str = "anomaly_score",
         incomplete = test if incomplete is None else incomplete | test
     score = F.when(incomplete, F.lit(None).cast("double")).otherwise(combined)
     frame = frame.withColumn(score_column, score)
-    return frame.withColumn(flag_column, (F.col(score_column) > F.lit(stats["threshold"])).cast("int"))
+    return frame.withColumn(flag_column, apply_threshold(F.col(score_column), stats["threshold"]))
 
 
 def detect_files(data_glob: str, method: str = "zscore", *, columns: list[str] | None = None,

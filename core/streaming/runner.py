@@ -36,6 +36,7 @@ import numpy as np
 from .. import signing
 from ..errors import CoreError, DataError
 from ..pipeline import DetectionPipeline
+from ..thresholds import apply_threshold
 from . import checkpoint as checkpoints
 from .records import RecentIds, RecordParser
 from .scorer import StreamScorer
@@ -281,7 +282,7 @@ class StreamRunner:
             if record["seq"] < base:
                 position = -1  # from an earlier batch: before this batch's records
             ready = bool(np.isfinite(score))
-            flag = int(score > self.scorer.threshold) if ready else None
+            flag = int(apply_threshold([score], self.scorer.threshold)[0]) if ready else None
             record.update(score=float(score) if ready else None, flag=flag, status="ok" if ready else "warmup")
             settled.append(record)
             warmup += not ready

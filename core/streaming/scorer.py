@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..pipeline import DetectionPipeline
+from ..thresholds import apply_threshold
 
 
 class StreamScorer:
@@ -83,4 +84,4 @@ class StreamScorer:
         return scores
 
     def flags(self, scores: np.ndarray) -> np.ndarray:
-        return (scores > self.threshold).astype(int)
+        return apply_threshold(scores, self.threshold).astype(int)

@@ -1,4 +1,4 @@
-"""Real server and browser: a session's threads end with the session, and a reload starts afresh.
+"""Real server and browser: a session's threads end with the session, and a reload finds its training again.
 
 The server's own log is the witness: the session watchdog writes one line when it has stopped a
 thread of an ended session, saying whether the thread has ended.
@@ -64,7 +64,7 @@ def test_a_looping_replay_stops_when_its_tab_is_closed(browser, server):
     assert line.endswith("(thread ended)"), line
 
 
-def test_reload_mid_training_starts_a_new_session_whose_page_and_sidebar_agree(browser, server):
+def test_reload_mid_training_finds_the_job_and_closing_the_tab_ends_it(browser, server):
     url, log_path = server
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
@@ -76,15 +76,18 @@ def test_reload_mid_training_starts_a_new_session_whose_page_and_sidebar_agree(b
     idle(page)
     set_training_length(page, 1000, 1)  # minutes of training: still running at the end
     page.get_by_test_id("stBaseButton-primary").click()
-    page.get_by_text(re.compile(r"Epoch \d+/1000")).wait_for()
+    page.get_by_text(re.compile(r"Epoch \d+/1000")).wait_for(timeout=180_000)  # PyTorch loads first
+    assert "job=" in page.url  # the address names the job
     page.reload()
-    page.get_by_role("heading", name="Train", exact=True).wait_for()
+    # a reload is a new session, which picks the job up from the address: progress, data and sidebar agree
+    page.get_by_text(re.compile(r"Epoch \d+/1000")).wait_for()
     idle(page, settle=2.0)
     sidebar = page.get_by_test_id("stSidebar")
-    # a reload is a new session: nothing loaded, nothing training, and both places say so
-    assert sidebar.get_by_text("No data loaded yet.").is_visible()
-    assert page.get_by_text("Load data and set its columns first.").is_visible()
-    assert not page.get_by_text(re.compile(r"Epoch \d+/1000")).is_visible()
+    assert sidebar.get_by_text("heartbeats.csv").first.is_visible()
+    assert not sidebar.get_by_text("No data loaded yet.").is_visible()
+    time.sleep(12)  # longer than the watchdog's grace: the old session's end must not stop the adopted job
+    assert "Stopped train-dense_ae" not in log_path.read_text()
+    assert page.get_by_text(re.compile(r"Epoch \d+/1000")).is_visible()
+    context.close()  # now the tab goes away for good: the job ends with its session
     line = _wait_for_log(log_path, r"Stopped train-dense_ae-[^\n]*")
     assert line.endswith("(thread ended)"), line
-    context.close()

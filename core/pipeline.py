@@ -14,7 +14,7 @@ from . import bundle, signing
 from .detectors.base import check_features
 from .errors import BundleError, DataError
 from .preprocessing import SCALERS, Scaler, auto_scaler_kind
-from .registry import METHODS, create_detector, get_method
+from .registry import METHODS, create_detector, get_method, parse_method_list
 from .safe_estimators import ESTIMATOR_CLASSES, check_loaded
 from .thresholds import STRATEGIES, apply_threshold, make_threshold
 
@@ -31,6 +31,8 @@ _PER_FEATURE_ARRAYS = ("scaler.center", "scaler.scale", "profile.mean", "profile
 #: Detector arrays that hold one value per feature, whichever detector stores them.
 _PER_FEATURE_DETECTOR_ARRAYS = ("detector.center_", "detector.spread_", "detector.lower_", "detector.upper_",
                                 "detector.iqr_")
+#: Where an ensemble keeps each member's state: ``detector.member0.``, ``detector.member1.``, ...
+MEMBER_PREFIX = "detector.member"
 _MANIFEST_FIELDS = frozenset({"method", "params", "threshold_spec", "threshold", "threshold_description",
                               "scaler", "features"})
 
@@ -105,11 +107,49 @@ def check_manifest(manifest: dict) -> None:
     if len(set(features)) != len(features):
         duplicate = next(f for f in features if features.count(f) > 1)
         raise BundleError(f"The bundle's feature list names '{duplicate[:80]}' twice; the bundle is corrupt.")
-    _check_detector_state(manifest, spec, len(features))
+    _check_pipeline_state(manifest, spec, params, len(features))
 
 
-def _check_detector_state(manifest: dict, spec, n_features: int) -> None:
-    state = manifest["state"]
+def _check_pipeline_state(manifest: dict, spec, params: dict, n_features: int) -> None:
+    """The state, arrays and estimators the manifest lists are exactly those of its method.
+
+    An ensemble's members are checked the same way, each under its own prefix
+    (``detector.member<i>.``, see :mod:`core.ensemble`), with the methods its ``members``
+    parameter names; members are never ensembles (:func:`core.registry.can_join_ensemble`), so
+    the check goes one level deep and no further.
+    """
+    state, arrays = dict(manifest["state"]), set(manifest["array_keys"])
+    estimators = list(manifest["estimator_keys"])
+    members = _members_of(spec, params)
+    for index, (method, _) in enumerate(members):
+        prefix = f"{MEMBER_PREFIX}{index}."
+        member_state = {k[len(prefix):]: state.pop(k) for k in [k for k in state if k.startswith(prefix)]}
+        member_arrays = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
+        member_estimators = [k[len(prefix):] for k in estimators if k.startswith(prefix)]
+        arrays -= {prefix + k for k in member_arrays}
+        estimators = [k for k in estimators if not k.startswith(prefix)]
+        if member_state.pop("scaler.kind", None) not in SCALERS:
+            _refuse(f"state.{prefix}scaler.kind", f"one of {', '.join(SCALERS)}", None)
+        _check_detector_state(member_state, member_arrays, member_estimators, METHODS[method], n_features,
+                              f"state.{prefix}")
+    if members and any(k.startswith(MEMBER_PREFIX) for k in (*state, *arrays, *estimators)):
+        raise BundleError("The bundle holds state of an ensemble member its parameters do not list; "
+                          "it was not made by this product.")
+    _check_detector_state(state, arrays, estimators, spec, n_features, "state.")
+
+
+def _members_of(spec, params: dict) -> list[tuple[str, dict]]:
+    """The ``(method, params)`` of an ensemble's members (none for other methods)."""
+    if spec.params_kind_absent("methods"):
+        return []
+    try:
+        return parse_method_list(params.get("members", spec.defaults()["members"]),
+                                 what="The bundle's list of ensemble members")
+    except DataError as exc:
+        raise BundleError(f"{exc} The bundle is corrupt or was not made by this product.") from exc
+
+
+def _check_detector_state(state: dict, arrays: set, estimators: list, spec, n_features: int, where: str) -> None:
     declared = {f"detector.{name}": kind for name, kind in spec.load_class().state_fields.items()}
     allowed = {"detector.n_features_in_", "detector.threshold_", "detector.threshold_strategy_",
                "detector.history_", *declared}
@@ -119,24 +159,23 @@ def _check_detector_state(manifest: dict, spec, n_features: int) -> None:
                           "it was not made by this product.")
     count = state["detector.n_features_in_"]
     if isinstance(count, bool) or not isinstance(count, int) or count != n_features:
-        _refuse("state.detector.n_features_in_", f"{n_features} (the number of features)", count)
+        _refuse(f"{where}detector.n_features_in_", f"{n_features} (the number of features)", count)
     if not _is_number(state["detector.threshold_"]):
-        _refuse("state.detector.threshold_", "a finite number", state["detector.threshold_"])
-    _check_threshold_record("state.detector.threshold_strategy_", state["detector.threshold_strategy_"])
+        _refuse(f"{where}detector.threshold_", "a finite number", state["detector.threshold_"])
+    _check_threshold_record(f"{where}detector.threshold_strategy_", state["detector.threshold_strategy_"])
     history = state.get("detector.history_", {})
     if not (isinstance(history, dict) and set(history) <= {"train_loss", "val_loss"} and all(
             isinstance(v, list) and len(v) <= MAX_HISTORY_EPOCHS and all(x is None or _is_number(x) for x in v)
             for v in history.values())):
-        _refuse("state.detector.history_", "lists of loss values", history)
+        _refuse(f"{where}detector.history_", "lists of loss values", history)
     for key, kind in declared.items():
         if key in state and not _STATE_KINDS[kind](state[key]):
-            _refuse(f"state.{key}", _STATE_KIND_WORDS[kind], state[key])
+            _refuse(f"{where}{key}", _STATE_KIND_WORDS[kind], state[key])
     required = set(_PER_FEATURE_ARRAYS) | {"detector.decision_scores_"}
-    arrays = set(manifest["array_keys"])
     if not required <= arrays or not all(k.startswith("detector.") for k in arrays - required):
         raise BundleError("The bundle's arrays are missing or unexpected; it was not made by this product.")
-    estimators = ["detector.estimator_"] if spec.name in ESTIMATOR_CLASSES else []
-    if manifest["estimator_keys"] != estimators:
+    expected = ["detector.estimator_"] if spec.name in ESTIMATOR_CLASSES else []
+    if estimators != expected:
         raise BundleError(f"The bundle's estimators do not fit the method '{spec.name}'; the bundle is corrupt.")
 
 
@@ -289,13 +328,50 @@ class DetectionPipeline(BaseEstimator):
         return self.profile_mean_, self.profile_std_
 
     # -- persistence -------------------------------------------------------------------------
-    def to_bytes(self, *, key=signing.FROM_ENVIRONMENT) -> bytes:
-        """The pipeline as a bundle (see :mod:`core.bundle`), signed with ``key`` (default: the configured key)."""
+    def get_state(self) -> dict[str, Any]:
+        """The fitted scaler, profile and detector as one flat dict (arrays, estimators, JSON values).
+
+        The scaler's kind is in the bundle's manifest, so it is not part of this state.
+        """
         check_is_fitted(self, "threshold_")
         state = {f"detector.{k}": v for k, v in self.detector_.get_state().items()}
         scaler_state = self.scaler_.get_state()
         state.update({"scaler.center": scaler_state["center"], "scaler.scale": scaler_state["scale"],
                       "profile.mean": self.profile_mean_, "profile.std": self.profile_std_})
+        return state
+
+    @classmethod
+    def from_state(cls, method: str, params: dict, threshold_spec, scaler_kind: str, state: dict[str, Any],
+                   feature_names: list[str]) -> "DetectionPipeline":
+        """Rebuild a fitted pipeline from :meth:`get_state`, checking every array and estimator on the way.
+
+        The threshold is the detector's own; raises :class:`BundleError` (or, for a state that does
+        not fit the method, ``KeyError``/``ValueError``/... which :meth:`from_bytes` turns into one).
+        """
+        n_features = len(feature_names)
+        _check_arrays(state, n_features)
+        pipeline = cls(method, params, threshold_spec, scaler_kind)
+        pipeline.detector_ = create_detector(pipeline.method, threshold=pipeline.threshold, **pipeline.params)
+        prefix = "detector."
+        detector_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if "estimator_" in detector_state:
+            check_loaded(detector_state["estimator_"], pipeline.method)
+        if pipeline.spec.heavy_framework == "torch":
+            _check_torch_weights(pipeline.detector_, detector_state, n_features)
+        pipeline.detector_.set_state(detector_state)
+        pipeline.scaler_ = Scaler.from_state({"kind": scaler_kind, "center": state["scaler.center"],
+                                              "scale": state["scaler.scale"]})
+        pipeline.profile_mean_ = np.asarray(state["profile.mean"], dtype=float)
+        pipeline.profile_std_ = np.asarray(state["profile.std"], dtype=float)
+        pipeline.feature_names_ = list(feature_names)
+        pipeline.threshold_ = float(pipeline.detector_.threshold_)
+        pipeline.threshold_description_ = pipeline.detector_.threshold_strategy_.describe()
+        return pipeline
+
+    def to_bytes(self, *, key=signing.FROM_ENVIRONMENT) -> bytes:
+        """The pipeline as a bundle (see :mod:`core.bundle`), signed with ``key`` (default: the configured key)."""
+        state = self.get_state()
+        scaler_state = self.scaler_.get_state()
         manifest = {
             "method": self.method,
             "params": self.params,
@@ -326,22 +402,8 @@ class DetectionPipeline(BaseEstimator):
         """
         manifest, state = bundle.loads(data, key=key, check_manifest=check_manifest)
         try:
-            n_features = len(manifest["features"])
-            _check_arrays(state, n_features)
-            pipeline = cls(manifest["method"], manifest["params"], manifest["threshold_spec"], manifest["scaler"])
-            pipeline.detector_ = create_detector(pipeline.method, threshold=pipeline.threshold, **pipeline.params)
-            prefix = "detector."
-            detector_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            if "estimator_" in detector_state:
-                check_loaded(detector_state["estimator_"], pipeline.method)
-            if pipeline.spec.heavy_framework == "torch":
-                _check_torch_weights(pipeline.detector_, detector_state, n_features)
-            pipeline.detector_.set_state(detector_state)
-            pipeline.scaler_ = Scaler.from_state(
-                {"kind": manifest["scaler"], "center": state["scaler.center"], "scale": state["scaler.scale"]})
-            pipeline.profile_mean_ = np.asarray(state["profile.mean"], dtype=float)
-            pipeline.profile_std_ = np.asarray(state["profile.std"], dtype=float)
-            pipeline.feature_names_ = list(manifest["features"])
+            pipeline = cls.from_state(manifest["method"], manifest["params"], manifest["threshold_spec"],
+                                      manifest["scaler"], state, list(manifest["features"]))
             pipeline.threshold_ = float(manifest["threshold"])
             pipeline.threshold_description_ = manifest["threshold_description"]
         except BundleError:

@@ -128,8 +128,9 @@ def _check_pipeline_state(manifest: dict, spec, params: dict, n_features: int) -
         member_estimators = [k[len(prefix):] for k in estimators if k.startswith(prefix)]
         arrays -= {prefix + k for k in member_arrays}
         estimators = [k for k in estimators if not k.startswith(prefix)]
-        if member_state.pop("scaler.kind", None) not in SCALERS:
-            _refuse(f"state.{prefix}scaler.kind", f"one of {', '.join(SCALERS)}", None)
+        scaler_kind = member_state.pop("scaler.kind", None)
+        if not isinstance(scaler_kind, str) or scaler_kind not in SCALERS:
+            _refuse(f"state.{prefix}scaler.kind", f"one of {', '.join(SCALERS)}", scaler_kind)
         _check_detector_state(member_state, member_arrays, member_estimators, METHODS[method], n_features,
                               f"state.{prefix}")
     if members and any(k.startswith(MEMBER_PREFIX) for k in (*state, *arrays, *estimators)):

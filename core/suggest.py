@@ -231,25 +231,26 @@ def suggest(profile: DataProfile) -> Suggestion:
 
 
 def _ranking_words(benchmark: Benchmark, chosen: BenchmarkResult, usable: list[BenchmarkResult]) -> str:
-    others = [r for r in usable if r.method != chosen.method][:1]
-    versus = f", next {others[0].method} {_figure(benchmark, others[0].score)}" if others else ""
-    return (f"{'best' if chosen is usable[0] else 'among the best'} {benchmark.metric} without labels on "
-            f"{benchmark.name} ({benchmark.data}): {_figure(benchmark, chosen.score)}{versus}")
+    where = f"on {benchmark.name} ({benchmark.data})"
+    if chosen is usable[0]:
+        others = usable[1:2]
+        versus = f", next {others[0].method} {_figure(others[0].score)}" if others else ""
+        return f"best {benchmark.metric} without labels {where}: {_figure(chosen.score)}{versus}"
+    return (f"{benchmark.metric} {_figure(chosen.score)} {where}, rank {benchmark.rank_of(chosen.method)} "
+            f"of {len(benchmark.results)}")
 
 
-def _figure(benchmark: Benchmark, value: float) -> str:
+def _figure(value: float) -> str:
     return f"{value:.3f}" if value <= 1 else f"{value:.1f}"
 
 
 def table_markdown() -> str:
     """The README's "Which method?" table: every benchmark row the suggestion reads."""
-    lines = ["| data | method | metric | value | note |", "|---|---|---|---|---|"]
+    lines = ["| benchmark | data | method | parameters | metric | value | note |", "|---|---|---|---|---|---|---|"]
     for benchmark in BENCHMARKS.values():
         for result in benchmark.ranked():
-            name = result.method
-            if result.params:
-                name = f"{name} ({format_method_list([(name, result.params)]).split('(', 1)[1][:-1]})"
+            params = ", ".join(f"{k} = {v}" for k, v in result.params.items())
             value = f"{result.score:.3f}" if result.score <= 1 else f"{result.score:.2f}"
-            lines.append(f"| {benchmark.name} ({benchmark.kind}) | `{name}` | {benchmark.metric} | {value} | "
-                         f"{result.note} |")
+            lines.append(f"| {benchmark.name} | {benchmark.kind} | `{result.method}` | {params} | {benchmark.metric} "
+                         f"| {value} | {result.note} |")
     return "\n".join(lines)

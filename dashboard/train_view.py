@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.registry import get_method, list_methods
-from dashboard import charts, state
+from dashboard import batch_view, charts, state, suggest_view
 from dashboard.jobs import TrainingJob, current_session_id
 from dashboard.ui import friendly_errors, go, link, plain, seconds
 
@@ -17,6 +17,7 @@ FAMILIES = {
     "statistical": ("Statistical", "Fast, transparent, per-feature rules (z-score, IQR, rolling median)."),
     "classical": ("Classical ML", "scikit-learn detectors: forests, neighbours, kernels, PCA."),
     "deep": ("Deep learning", "Autoencoders that learn to reconstruct normal data (PyTorch / TensorFlow)."),
+    "ensemble": ("Ensembles", "Several methods trained together, their scores combined."),
 }
 THRESHOLD_CHOICES = {
     "default": "Method's default",
@@ -43,10 +44,19 @@ def render() -> None:
         st.subheader(f"Training {state.job_settings().get('label', job.method)}")
         _follow(job)
         return
+    batch = state.batch()
+    if batch is not None and not batch.running:
+        batch_view.finish(batch)
+        batch = None
+    if batch is not None:
+        st.subheader("Training several methods")
+        batch_view.follow(batch)
+        return
     message = state.notice()
     if message:
         getattr(st, message[0])(message[1])
     dataset = prepared.dataset
+    suggest_view.render(prepared)
     spec = _method_picker(dataset)
     params = _params(spec)
     options = _training_data(dataset, spec)
@@ -67,11 +77,13 @@ def render() -> None:
                 time.sleep(0.05)
         _finish(job, open_results=True)
         st.rerun()
+    batch_view.render(dataset, options, _preload)
     run = state.run()
     if run is not None:
         st.divider()
         st.caption(f"Last trained: {run.spec.label} on {plain(run.table_name)}.")
         link("results", "Open its results", icon=":material/insights:")
+    batch_view.runs_list(dataset, options)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -113,6 +125,14 @@ def _params(spec) -> dict:
             with cols[i % 3]:
                 if p.kind == "bool":
                     params[p.name] = st.checkbox(label, value=bool(p.default), help=p.help, key=key)
+                elif p.kind == "methods":  # a list of other methods: pick them by name
+                    from core.registry import can_join_ensemble, parse_method_list
+
+                    names = [m.name for m in list_methods() if can_join_ensemble(m)]
+                    default = [name for name, _ in parse_method_list(p.default)]
+                    picked = st.multiselect(label, names, default=default, help=p.help, key=key,
+                                            format_func=lambda n: get_method(n).label)
+                    params[p.name] = " + ".join(picked)
                 elif p.kind == "choice":
                     choices = list(p.choices)
                     params[p.name] = st.selectbox(label, choices, index=choices.index(p.default), help=p.help, key=key)
@@ -264,7 +284,7 @@ def _finish(job: TrainingJob, open_results: bool) -> None:
         state.notice(job.error, "error")
     elif job.result is not None:
         table = state.table()
-        state.put(state.RUN, state.Run(job.result, job.dataset, settings, table.name if table else "data"))
+        state.add_run(state.Run(job.result, job.dataset, settings, table.name if table else "data"))
         state.notice(f"Trained {settings.get('label', job.method)} in {seconds(job.result.fit_seconds)}.")
         if open_results:
             try:

@@ -32,7 +32,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .detectors.base import BaseDetector, check_features
 from .errors import DataError, TrainingCancelled
-from .registry import can_join_ensemble, create_detector, format_method_list, get_method, parse_method_list
+from .registry import (DEFAULT_ENSEMBLE_MEMBERS, can_join_ensemble, create_detector, format_method_list, get_method,
+                       parse_method_list)
 
 COMBINE = ("rank", "max")
 
@@ -86,15 +87,24 @@ class EnsembleDetector(BaseDetector):
     input_kind = "rows"
     default_threshold = "percentile:q=99"
 
-    def __init__(self, members: str = "lof + knn + one_class_svm", combine: str = "rank", threshold=None):
+    def __init__(self, members: str = DEFAULT_ENSEMBLE_MEMBERS, combine: str = "rank", threshold=None):
         self.members = members
         self.combine = combine
         self.threshold = threshold
 
     # -- the members ---------------------------------------------------------------------------
     def member_list(self) -> list[tuple[str, dict[str, Any]]]:
-        """``(method, params)`` of every member, from the ``members`` parameter."""
-        return parse_method_list(self.members, what="The ensemble's members")
+        """``(method, params)`` of every member, from the ``members`` parameter.
+
+        A member that keeps learning from what it scores (``step_context().adaptive``) is refused:
+        the ensemble scores its members without letting them learn, so it would silently stop adapting.
+        """
+        members = parse_method_list(self.members, what="The ensemble's members")
+        for name, params in members:
+            if create_detector(name, **params).step_context().adaptive:
+                raise DataError(f"The ensemble's members: '{name}' keeps learning as it scores, "
+                                "which an ensemble member cannot do.")
+        return members
 
     def _min_rows(self) -> int:
         try:

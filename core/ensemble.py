@@ -188,7 +188,8 @@ class EnsembleDetector(BaseDetector):
         for index, (name, params) in enumerate(self.member_list()):
             prefix = f"member{index}."
             member = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            pipelines.append(DetectionPipeline.from_state(name, params, None, member.pop("scaler.kind"), member, names))
+            pipelines.append(DetectionPipeline.from_state(name, params, None, member.pop("scaler.kind"), member, names,
+                                                          where=f"detector.{prefix}"))
         self._adopt(pipelines)
 
 

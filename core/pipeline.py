@@ -180,14 +180,18 @@ def _check_detector_state(state: dict, arrays: set, estimators: list, spec, n_fe
         raise BundleError(f"The bundle's estimators do not fit the method '{spec.name}'; the bundle is corrupt.")
 
 
-def _check_arrays(state: dict, n_features: int) -> None:
-    """Every array is finite and every per-feature array has one value per feature of the schema."""
+def _check_arrays(state: dict, n_features: int, where: str = "") -> None:
+    """Every array is finite and every per-feature array has one value per feature of the schema.
+
+    ``where`` is the prefix of ``state``'s names in the bundle (an ensemble member's), for messages.
+    """
     for name, value in state.items():
         if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-            raise BundleError(f"The bundle's array '{name}' holds NaN or infinite values; the bundle is corrupt.")
+            raise BundleError(f"The bundle's array '{where}{name}' holds NaN or infinite values; "
+                              "the bundle is corrupt.")
     for name in (*_PER_FEATURE_ARRAYS, *_PER_FEATURE_DETECTOR_ARRAYS):
         if name in state and state[name].shape != (n_features,):
-            raise BundleError(f"The bundle's array '{name}' has shape {state[name].shape}, but the model has "
+            raise BundleError(f"The bundle's array '{where}{name}' has shape {state[name].shape}, but the model has "
                               f"{n_features} features; the bundle is corrupt.")
     if np.any(state["scaler.scale"] <= 0):
         raise BundleError("The bundle's scaler divides by zero or a negative scale; the bundle is corrupt.")
@@ -343,14 +347,15 @@ class DetectionPipeline(BaseEstimator):
 
     @classmethod
     def from_state(cls, method: str, params: dict, threshold_spec, scaler_kind: str, state: dict[str, Any],
-                   feature_names: list[str]) -> "DetectionPipeline":
+                   feature_names: list[str], where: str = "") -> "DetectionPipeline":
         """Rebuild a fitted pipeline from :meth:`get_state`, checking every array and estimator on the way.
 
         The threshold is the detector's own; raises :class:`BundleError` (or, for a state that does
         not fit the method, ``KeyError``/``ValueError``/... which :meth:`from_bytes` turns into one).
+        ``where`` is the prefix of ``state``'s names in the bundle, for messages.
         """
         n_features = len(feature_names)
-        _check_arrays(state, n_features)
+        _check_arrays(state, n_features, where)
         pipeline = cls(method, params, threshold_spec, scaler_kind)
         pipeline.detector_ = create_detector(pipeline.method, threshold=pipeline.threshold, **pipeline.params)
         prefix = "detector."

@@ -115,12 +115,13 @@ def runs_list(dataset, options: dict) -> None:
     members = pick.multiselect("Combine into an ensemble", combinable, format_func=labels.__getitem__,
                                key="train_runs_combine", help="An ensemble of these runs' methods and parameters, "
                                "trained on the same rows with the training data and threshold chosen above.")
+    chosen_members = format_method_list([(runs[i].result.method, runs[i].result.params) for i in members])
     if button.button("Train the ensemble", key="train_runs_combine_start", disabled=len(members) < 2,
                      icon=":material/merge:"):
-        params = {"members": format_method_list([(runs[i].result.method, runs[i].result.params) for i in members])}
         spec = get_method("ensemble")
+        params = {"members": chosen_members}
         job = TrainingJob(dataset, spec.name, params, **options).start(current_session_id())
         state.start_job(job, {"method": spec.name, "label": spec.label, "params": params, **options})
         st.rerun()
-    if members and len(members) >= 2:
-        st.caption(plain(f"Members: {format_method_list([(runs[i].result.method, runs[i].result.params) for i in members])}"))
+    if len(members) >= 2:
+        st.caption(plain(f"Members: {chosen_members}"))

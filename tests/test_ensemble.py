@@ -97,7 +97,8 @@ def test_combining_refuses_what_cannot_be_combined():
 @pytest.mark.parametrize("members, message", [
     ("lof", "2 to 8"), ("lof + ensemble", "cannot be combined"), ("lof + random_forest", "cannot be combined"),
     ("lof + rolling_median", "cannot be combined"), ("lof + nope", "unknown method"),
-    ("lof + knn(n_neighbors=0)", "between"), ("lof + knn(k=3)", "no parameter"), ("lof + knn(n_neighbors)", "name=value"),
+    ("lof + knn(n_neighbors=0)", "between"), ("lof + knn(k=3)", "no parameter"),
+    ("lof + knn(n_neighbors)", "name=value"),
     (" + ".join(["knn"] * 9), "2 to 8"), ("lof + " + "x" * 2000, "at most"),
 ])
 def test_a_bad_member_list_is_one_plain_error(members, message):

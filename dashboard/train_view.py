@@ -125,10 +125,12 @@ def _params(spec) -> dict:
             with cols[i % 3]:
                 if p.kind == "bool":
                     params[p.name] = st.checkbox(label, value=bool(p.default), help=p.help, key=key)
-                elif p.kind == "methods":  # a list of other methods: pick them by name
+                elif p.kind == "methods":
+                    # other methods, picked by name; deep ones only from Python, since here their
+                    # framework would first load on the training thread (see _preload)
                     from core.registry import can_join_ensemble, parse_method_list
 
-                    names = [m.name for m in list_methods() if can_join_ensemble(m)]
+                    names = [m.name for m in list_methods() if can_join_ensemble(m) and not m.heavy_framework]
                     default = [name for name, _ in parse_method_list(p.default)]
                     picked = st.multiselect(label, names, default=default, help=p.help, key=key,
                                             format_func=lambda n: get_method(n).label)

@@ -15,7 +15,7 @@ from .calibration import CALIBRATIONS, make_calibration
 from .detectors.base import check_features
 from .errors import BundleError, DataError
 from .preprocessing import SCALERS, Scaler, auto_scaler_kind
-from .registry import METHODS, create_detector, get_method
+from .registry import METHODS, create_detector, get_method, parse_method_list
 from .safe_estimators import ESTIMATOR_CLASSES, check_loaded
 from .thresholds import STRATEGIES, apply_threshold, make_threshold
 
@@ -32,6 +32,8 @@ _PER_FEATURE_ARRAYS = ("scaler.center", "scaler.scale", "profile.mean", "profile
 #: Detector arrays that hold one value per feature, whichever detector stores them.
 _PER_FEATURE_DETECTOR_ARRAYS = ("detector.center_", "detector.spread_", "detector.lower_", "detector.upper_",
                                 "detector.iqr_")
+#: Where an ensemble keeps each member's state: ``detector.member0.``, ``detector.member1.``, ...
+MEMBER_PREFIX = "detector.member"
 _MANIFEST_FIELDS = frozenset({"method", "params", "threshold_spec", "threshold", "threshold_description",
                               "scaler", "features", "calibration"})
 
@@ -107,7 +109,7 @@ def check_manifest(manifest: dict) -> None:
         duplicate = next(f for f in features if features.count(f) > 1)
         raise BundleError(f"The bundle's feature list names '{duplicate[:80]}' twice; the bundle is corrupt.")
     _check_calibration(manifest)
-    _check_detector_state(manifest, spec, len(features))
+    _check_pipeline_state(manifest, spec, params, len(features))
 
 
 def _check_calibration(manifest: dict) -> None:
@@ -136,49 +138,90 @@ def _check_calibration(manifest: dict) -> None:
             _refuse(f"state.{key}", "a finite number" if kind == "number" else "a whole number", value)
 
 
-def _check_detector_state(manifest: dict, spec, n_features: int) -> None:
-    state = manifest["state"]
+def _check_pipeline_state(manifest: dict, spec, params: dict, n_features: int) -> None:
+    """The state, arrays and estimators the manifest lists are exactly those of its method.
+
+    An ensemble's members are checked the same way, each under its own prefix
+    (``detector.member<i>.``, see :mod:`core.ensemble`), with the methods its ``members``
+    parameter names; members are never ensembles (:func:`core.registry.can_join_ensemble`), so
+    the check goes one level deep and no further.
+    """
+    # the calibration's state and arrays were checked apart (_check_calibration)
+    state = {k: v for k, v in manifest["state"].items() if not k.startswith("calibration.")}
+    arrays = {k for k in manifest["array_keys"] if not k.startswith("calibration.")}
+    estimators = list(manifest["estimator_keys"])
+    members = _members_of(spec, params)
+    for index, (method, _) in enumerate(members):
+        prefix = f"{MEMBER_PREFIX}{index}."
+        member_state = {k[len(prefix):]: state.pop(k) for k in [k for k in state if k.startswith(prefix)]}
+        member_arrays = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
+        member_estimators = [k[len(prefix):] for k in estimators if k.startswith(prefix)]
+        arrays -= {prefix + k for k in member_arrays}
+        estimators = [k for k in estimators if not k.startswith(prefix)]
+        scaler_kind = member_state.pop("scaler.kind", None)
+        if not isinstance(scaler_kind, str) or scaler_kind not in SCALERS:
+            _refuse(f"state.{prefix}scaler.kind", f"one of {', '.join(SCALERS)}", scaler_kind)
+        _check_detector_state(member_state, member_arrays, member_estimators, METHODS[method], n_features,
+                              f"state.{prefix}")
+    if members and any(k.startswith(MEMBER_PREFIX) for k in (*state, *arrays, *estimators)):
+        raise BundleError("The bundle holds state of an ensemble member its parameters do not list; "
+                          "it was not made by this product.")
+    _check_detector_state(state, arrays, estimators, spec, n_features, "state.")
+
+
+def _members_of(spec, params: dict) -> list[tuple[str, dict]]:
+    """The ``(method, params)`` of an ensemble's members (none for other methods)."""
+    if spec.params_kind_absent("methods"):
+        return []
+    try:
+        return parse_method_list(params.get("members", spec.defaults()["members"]),
+                                 what="The bundle's list of ensemble members")
+    except DataError as exc:
+        raise BundleError(f"{exc} The bundle is corrupt or was not made by this product.") from exc
+
+
+def _check_detector_state(state: dict, arrays: set, estimators: list, spec, n_features: int, where: str) -> None:
     declared = {f"detector.{name}": kind for name, kind in spec.load_class().state_fields.items()}
     allowed = {"detector.n_features_in_", "detector.threshold_", "detector.threshold_strategy_",
                "detector.history_", *declared}
-    state = {k: v for k, v in state.items() if not k.startswith("calibration.")}  # checked apart
     missing = {"detector.n_features_in_", "detector.threshold_", "detector.threshold_strategy_"} - set(state)
     if set(state) - allowed or missing:
         raise BundleError("The bundle's detector state has unexpected or missing entries; "
                           "it was not made by this product.")
     count = state["detector.n_features_in_"]
     if isinstance(count, bool) or not isinstance(count, int) or count != n_features:
-        _refuse("state.detector.n_features_in_", f"{n_features} (the number of features)", count)
+        _refuse(f"{where}detector.n_features_in_", f"{n_features} (the number of features)", count)
     if not _is_number(state["detector.threshold_"]):
-        _refuse("state.detector.threshold_", "a finite number", state["detector.threshold_"])
-    _check_threshold_record("state.detector.threshold_strategy_", state["detector.threshold_strategy_"])
+        _refuse(f"{where}detector.threshold_", "a finite number", state["detector.threshold_"])
+    _check_threshold_record(f"{where}detector.threshold_strategy_", state["detector.threshold_strategy_"])
     history = state.get("detector.history_", {})
     if not (isinstance(history, dict) and set(history) <= {"train_loss", "val_loss"} and all(
             isinstance(v, list) and len(v) <= MAX_HISTORY_EPOCHS and all(x is None or _is_number(x) for x in v)
             for v in history.values())):
-        _refuse("state.detector.history_", "lists of loss values", history)
+        _refuse(f"{where}detector.history_", "lists of loss values", history)
     for key, kind in declared.items():
         if key in state and not _STATE_KINDS[kind](state[key]):
-            _refuse(f"state.{key}", _STATE_KIND_WORDS[kind], state[key])
+            _refuse(f"{where}{key}", _STATE_KIND_WORDS[kind], state[key])
     required = set(_PER_FEATURE_ARRAYS) | {"detector.decision_scores_"}
-    arrays = set(manifest["array_keys"])
-    if not required <= arrays or not all(k.startswith("detector.") or (k.startswith("calibration.")
-                                                                       and manifest.get("calibration") is not None)
-                                         for k in arrays - required):
+    if not required <= arrays or not all(k.startswith("detector.") for k in arrays - required):
         raise BundleError("The bundle's arrays are missing or unexpected; it was not made by this product.")
-    estimators = ["detector.estimator_"] if spec.name in ESTIMATOR_CLASSES else []
-    if manifest["estimator_keys"] != estimators:
+    expected = ["detector.estimator_"] if spec.name in ESTIMATOR_CLASSES else []
+    if estimators != expected:
         raise BundleError(f"The bundle's estimators do not fit the method '{spec.name}'; the bundle is corrupt.")
 
 
-def _check_arrays(state: dict, n_features: int) -> None:
-    """Every array is finite and every per-feature array has one value per feature of the schema."""
+def _check_arrays(state: dict, n_features: int, where: str = "") -> None:
+    """Every array is finite and every per-feature array has one value per feature of the schema.
+
+    ``where`` is the prefix of ``state``'s names in the bundle (an ensemble member's), for messages.
+    """
     for name, value in state.items():
         if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-            raise BundleError(f"The bundle's array '{name}' holds NaN or infinite values; the bundle is corrupt.")
+            raise BundleError(f"The bundle's array '{where}{name}' holds NaN or infinite values; "
+                              "the bundle is corrupt.")
     for name in (*_PER_FEATURE_ARRAYS, *_PER_FEATURE_DETECTOR_ARRAYS):
         if name in state and state[name].shape != (n_features,):
-            raise BundleError(f"The bundle's array '{name}' has shape {state[name].shape}, but the model has "
+            raise BundleError(f"The bundle's array '{where}{name}' has shape {state[name].shape}, but the model has "
                               f"{n_features} features; the bundle is corrupt.")
     if np.any(state["scaler.scale"] <= 0):
         raise BundleError("The bundle's scaler divides by zero or a negative scale; the bundle is corrupt.")
@@ -383,8 +426,11 @@ class DetectionPipeline(BaseEstimator):
         return self.profile_mean_, self.profile_std_
 
     # -- persistence -------------------------------------------------------------------------
-    def to_bytes(self, *, key=signing.FROM_ENVIRONMENT) -> bytes:
-        """The pipeline as a bundle (see :mod:`core.bundle`), signed with ``key`` (default: the configured key)."""
+    def get_state(self) -> dict[str, Any]:
+        """The fitted scaler, profile and detector as one flat dict (arrays, estimators, JSON values).
+
+        The scaler's kind is in the bundle's manifest, so it is not part of this state.
+        """
         check_is_fitted(self, "threshold_")
         state = {f"detector.{k}": v for k, v in self.detector_.get_state().items()}
         scaler_state = self.scaler_.get_state()
@@ -393,6 +439,46 @@ class DetectionPipeline(BaseEstimator):
         calibration = getattr(self, "calibration_", None)
         if calibration is not None:
             state.update({f"calibration.{k}": v for k, v in calibration.get_state().items()})
+        return state
+
+    @classmethod
+    def from_state(cls, method: str, params: dict, threshold_spec, scaler_kind: str, state: dict[str, Any],
+                   feature_names: list[str], where: str = "", calibration=None) -> "DetectionPipeline":
+        """Rebuild a fitted pipeline from :meth:`get_state`, checking every array and estimator on the way.
+
+        The threshold is the detector's own; raises :class:`BundleError` (or, for a state that does
+        not fit the method, ``KeyError``/``ValueError``/... which :meth:`from_bytes` turns into one).
+        ``where`` is the prefix of ``state``'s names in the bundle, for messages.
+        """
+        n_features = len(feature_names)
+        _check_arrays(state, n_features, where)
+        pipeline = cls(method, params, threshold_spec, scaler_kind, calibration)
+        pipeline.detector_ = create_detector(pipeline.method, threshold=pipeline.threshold, **pipeline.params)
+        prefix = "detector."
+        detector_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        pipeline.calibration_ = make_calibration(pipeline.calibration)
+        if pipeline.calibration_ is not None:
+            pipeline.calibration_.set_state(
+                {k[len("calibration."):]: v for k, v in state.items() if k.startswith("calibration.")})
+        if "estimator_" in detector_state:
+            check_loaded(detector_state["estimator_"], pipeline.method)
+        if pipeline.spec.heavy_framework == "torch":
+            _check_torch_weights(pipeline.detector_, detector_state, n_features)
+        pipeline.detector_.set_state(detector_state)
+        pipeline.scaler_ = Scaler.from_state({"kind": scaler_kind, "center": state["scaler.center"],
+                                              "scale": state["scaler.scale"]})
+        pipeline.profile_mean_ = np.asarray(state["profile.mean"], dtype=float)
+        pipeline.profile_std_ = np.asarray(state["profile.std"], dtype=float)
+        pipeline.feature_names_ = list(feature_names)
+        pipeline.threshold_ = float(pipeline.detector_.threshold_)
+        pipeline.threshold_description_ = pipeline.detector_.threshold_strategy_.describe()
+        return pipeline
+
+    def to_bytes(self, *, key=signing.FROM_ENVIRONMENT) -> bytes:
+        """The pipeline as a bundle (see :mod:`core.bundle`), signed with ``key`` (default: the configured key)."""
+        state = self.get_state()
+        scaler_state = self.scaler_.get_state()
+        calibration = getattr(self, "calibration_", None)
         manifest = {
             "method": self.method,
             "params": self.params,
@@ -424,27 +510,9 @@ class DetectionPipeline(BaseEstimator):
         """
         manifest, state = bundle.loads(data, key=key, check_manifest=check_manifest)
         try:
-            n_features = len(manifest["features"])
-            _check_arrays(state, n_features)
-            pipeline = cls(manifest["method"], manifest["params"], manifest["threshold_spec"], manifest["scaler"],
-                           manifest.get("calibration"))
-            pipeline.detector_ = create_detector(pipeline.method, threshold=pipeline.threshold, **pipeline.params)
-            prefix = "detector."
-            detector_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            pipeline.calibration_ = make_calibration(pipeline.calibration)
-            if pipeline.calibration_ is not None:
-                pipeline.calibration_.set_state(
-                    {k[len("calibration."):]: v for k, v in state.items() if k.startswith("calibration.")})
-            if "estimator_" in detector_state:
-                check_loaded(detector_state["estimator_"], pipeline.method)
-            if pipeline.spec.heavy_framework == "torch":
-                _check_torch_weights(pipeline.detector_, detector_state, n_features)
-            pipeline.detector_.set_state(detector_state)
-            pipeline.scaler_ = Scaler.from_state(
-                {"kind": manifest["scaler"], "center": state["scaler.center"], "scale": state["scaler.scale"]})
-            pipeline.profile_mean_ = np.asarray(state["profile.mean"], dtype=float)
-            pipeline.profile_std_ = np.asarray(state["profile.std"], dtype=float)
-            pipeline.feature_names_ = list(manifest["features"])
+            pipeline = cls.from_state(manifest["method"], manifest["params"], manifest["threshold_spec"],
+                                      manifest["scaler"], state, list(manifest["features"]),
+                                      calibration=manifest.get("calibration"))
             pipeline.threshold_ = float(manifest["threshold"])
             pipeline.threshold_description_ = manifest["threshold_description"]
         except BundleError:

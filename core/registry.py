@@ -8,6 +8,7 @@ used (TensorFlow loads only when ``dense_ae_keras`` is built). Each entry declar
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,9 @@ from .errors import DataError
 class ParamSpec:
     """One tunable parameter of a method.
 
-    ``kind`` is ``"int"``, ``"float"``, ``"bool"`` or ``"choice"``; ``low``/``high`` bound numbers,
-    ``choices`` lists the options of a choice.
+    ``kind`` is ``"int"``, ``"float"``, ``"bool"``, ``"choice"`` or ``"methods"`` (a list of other
+    methods with their parameters, written ``"lof + knn(n_neighbors=10)"``, see
+    :func:`parse_method_list`); ``low``/``high`` bound numbers, ``choices`` lists the options of a choice.
     """
 
     name: str
@@ -52,6 +54,8 @@ class ParamSpec:
                 value = bool(value)
         except (TypeError, ValueError) as exc:
             raise DataError(f"Parameter '{self.name}' must be of type {self.kind}, got {value!r}.") from exc
+        if self.kind == "methods":
+            return format_method_list(parse_method_list(value, what=f"Parameter '{self.name}'"))
         if self.kind == "choice" and value not in self.choices:
             raise DataError(f"Parameter '{self.name}' must be one of {list(self.choices)}, got {value!r}.")
         if self.kind in {"int", "float"}:
@@ -78,7 +82,9 @@ class MethodSpec:
 
     def load_class(self):
         module_name, _, class_name = self.class_path.partition(":")
-        module = importlib.import_module(f"core.detectors.{module_name}")
+        # a path starting with "core." is absolute; any other is relative to core.detectors
+        module = importlib.import_module(module_name if module_name.startswith("core.") else
+                                         f"core.detectors.{module_name}")
         return getattr(module, class_name)
 
     def param(self, name: str) -> ParamSpec:
@@ -90,6 +96,9 @@ class MethodSpec:
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+    def params_kind_absent(self, kind: str) -> bool:
+        return all(p.kind != kind for p in self.params)
 
 
 #: Plain labels (with units) of the parameter names the methods share; a parameter can also carry its own.
@@ -115,6 +124,7 @@ PLAIN_LABELS = {
     "max_samples": "Rows drawn per tree",
     "max_train_rows": "Most training rows used",
     "max_train_windows": "Most training windows kept",
+    "members": "Methods combined",
     "n_components": "Components kept (share of variance, or a count)",
     "n_estimators": "Number of trees",
     "n_neighbors": "Neighbours compared (k)",
@@ -165,6 +175,13 @@ _TIME_BUDGET = ParamSpec("time_budget", "float", 40.0,
                          "Most seconds training may take (0 = no limit). On a long series each epoch trains on a "
                          "random sample of the windows, and training ends when the next epoch would not fit.",
                          0.0, 86400.0)
+
+#: Most methods one ensemble combines, and the longest text that lists them.
+MAX_ENSEMBLE_MEMBERS = 8
+MAX_METHOD_LIST_CHARS = 1000
+_MEMBER_PATTERN = re.compile(r"([a-z][a-z0-9_]{0,63})\s*(?:\((.*)\))?", re.DOTALL)
+#: The members of the registered ensemble by default: the three best unsupervised methods on ECG5000.
+DEFAULT_ENSEMBLE_MEMBERS = "lof + knn + one_class_svm"
 
 METHODS: dict[str, MethodSpec] = {}
 
@@ -300,6 +317,72 @@ register(MethodSpec(
      ParamSpec("kernel_size", "int", 7, "Convolution kernel length.", 3, 101),
      *_training(50, 64, 1e-3, 5), _TIME_BUDGET, SEED, DEVICE),
     heavy_framework="torch", reconstruction=True))
+register(MethodSpec(
+    "ensemble", "Ensemble of methods", "ensemble", "rows",
+    "Several methods trained on the same rows; their scores, each measured against its own training "
+    "scores, are averaged as ranks or the largest is taken.",
+    "core.ensemble:EnsembleDetector",
+    (ParamSpec("members", "methods", DEFAULT_ENSEMBLE_MEMBERS,
+               "The methods combined, joined by '+', each optionally with parameters: 'lof + knn(n_neighbors=10)'."),
+     ParamSpec("combine", "choice", "rank",
+               "rank: the mean of each member's rank among its own training scores; max: the largest member "
+               "score after centring on its training median and dividing by its training spread (IQR).",
+               choices=("rank", "max"), label="Combine the members by")),
+    default_scaler="none"))
+
+
+def can_join_ensemble(spec: MethodSpec) -> bool:
+    """Whether a method may be a member of an ensemble: unsupervised, row by row, not an ensemble itself.
+
+    Members are never ensembles, so an ensemble nests exactly one level deep (a bundle that
+    describes deeper nesting is refused when its parameters are read).
+    """
+    return spec.input_kind == "rows" and not spec.supervised and spec.params_kind_absent("methods")
+
+
+def parse_method_list(text, *, what: str = "The list of methods") -> list[tuple[str, dict[str, Any]]]:
+    """``"lof + knn(n_neighbors=10, aggregate=mean)"`` as ``[("lof", {}), ("knn", {...})]``, checked.
+
+    Every name must be a method that :func:`can_join_ensemble`, every parameter one it declares
+    (converted to its type); 2 to :data:`MAX_ENSEMBLE_MEMBERS` methods. Raises :class:`DataError`.
+    """
+    if not isinstance(text, str) or len(text) > MAX_METHOD_LIST_CHARS:
+        raise DataError(f"{what} must be a text of at most {MAX_METHOD_LIST_CHARS} characters, "
+                        "like 'lof + knn + one_class_svm'.")
+    parts = [part.strip() for part in text.split("+")]
+    if not 2 <= len(parts) <= MAX_ENSEMBLE_MEMBERS:
+        raise DataError(f"{what} must name 2 to {MAX_ENSEMBLE_MEMBERS} methods joined by '+', got {len(parts)}.")
+    members = []
+    for part in parts:
+        match = _MEMBER_PATTERN.fullmatch(part)
+        if match is None:
+            raise DataError(f"{what}: '{part[:60]}' is not a method name, optionally followed by (name=value, ...).")
+        name, arguments = match.group(1), match.group(2)
+        spec = METHODS.get(name)
+        if spec is None:
+            raise DataError(f"{what}: unknown method '{name}'.")
+        if not can_join_ensemble(spec):
+            raise DataError(f"{what}: '{name}' cannot be combined (members score rows one by one, need no labels "
+                            "and are not ensembles themselves).")
+        params: dict[str, Any] = {}
+        for item in filter(None, (a.strip() for a in (arguments or "").split(","))):
+            key, sign, value = (s.strip() for s in item.partition("="))
+            if not sign:
+                raise DataError(f"{what}: '{item[:60]}' in {name}(...) must be written name=value.")
+            if key in params:
+                raise DataError(f"{what}: {name}(...) sets '{key}' twice.")
+            params[key] = spec.param(key).coerce(value)
+        members.append((name, params))
+    return members
+
+
+def format_method_list(members) -> str:
+    """The one text form of a list of ``(method, params)``: ``"lof + knn(n_neighbors=10)"``."""
+    parts = []
+    for name, params in members:
+        arguments = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in params.items())
+        parts.append(f"{name}({arguments})" if arguments else name)
+    return " + ".join(parts)
 
 # Online detectors: they keep learning while the series arrives (adaptive, see core.detectors.online).
 register(MethodSpec(

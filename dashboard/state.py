@@ -36,8 +36,12 @@ LOADED_BUNDLE = "ad_loaded_bundle"  # (identity of the uploaded bytes and signin
 RESTORED = "ad_restored"  # the page's address has been read once in this session
 WORKSPACE_ERROR = "ad_workspace_error"  # why the workspace could not be opened, once per session
 RUN_PARAM, JOB_PARAM = "run", "job"  # query parameters naming the current run and the running job
+RUNS = "ad_runs"  # every run trained on the current dataset, oldest first; the current one is RUN
+BATCH = "ad_batch"  # several methods training one after another (dashboard.batch.TrainingBatch)
+SUGGESTION = "ad_suggestion"  # (key of the prepared data, core.suggest.Suggestion for it)
 
-_DOWNSTREAM = {TABLE: (DATASET, JOB, RUN, TRAIN_RANGE, THRESHOLD), DATASET: (RUN, THRESHOLD), RUN: (THRESHOLD,)}
+_DOWNSTREAM = {TABLE: (DATASET, JOB, BATCH, RUN, TRAIN_RANGE, THRESHOLD),
+               DATASET: (RUN, RUNS, SUGGESTION, THRESHOLD), RUN: (THRESHOLD,)}
 
 
 @dataclass
@@ -71,7 +75,7 @@ def get(key: str, default=None):
 def _clear_downstream(key: str) -> None:
     for child in _DOWNSTREAM.get(key, ()):
         dropped = st.session_state.pop(child, None)
-        if child == JOB and dropped is not None:
+        if child in (JOB, BATCH) and dropped is not None:
             dropped.cancel()  # training on data that was replaced: nobody will see its result
         _clear_downstream(child)
 
@@ -274,6 +278,51 @@ def _adopt_job(job_id: str) -> bool:
     st.session_state[JOB_SETTINGS] = found.context["settings"]
     WATCHDOG.adopt(found.thread.name, current_session_id())
     return True
+def runs() -> list[Run]:
+    """Every run trained on the current dataset in this session, oldest first."""
+    return list(get(RUNS, []))
+
+
+def add_run(new_run: Run) -> None:
+    """Make ``new_run`` the current run (what the Results page shows) and add it to :func:`runs`."""
+    earlier = runs()
+    put(RUN, new_run)
+    st.session_state[RUNS] = earlier + [new_run]
+
+
+def select_run(index: int) -> None:
+    """Make the ``index``-th of :func:`runs` the current run again."""
+    earlier = runs()
+    put(RUN, earlier[index])
+    st.session_state[RUNS] = earlier
+
+
+def batch():
+    """The several-methods training of this session, while it runs (or until its end has been shown)."""
+    return get(BATCH)
+
+
+def start_batch(new_batch) -> None:
+    st.session_state[BATCH] = new_batch
+
+
+def end_batch() -> None:
+    st.session_state.pop(BATCH, None)
+
+
+def suggestion(key: tuple):
+    """The method suggestion made for the prepared data with this ``key``, if there is one."""
+    stored = get(SUGGESTION)
+    return stored[1] if stored is not None and stored[0] == key else None
+
+
+def put_suggestion(key: tuple, value) -> None:
+    st.session_state[SUGGESTION] = (key, value)
+
+
+def preset_widgets(values: dict) -> None:
+    """Give widgets (by key) these values on the next render; call from a button's ``on_click``."""
+    st.session_state.update(values)
 
 
 def loaded_bundle(identity: str):

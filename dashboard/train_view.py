@@ -10,7 +10,7 @@ from streamlit.errors import StreamlitAPIException
 
 from core.registry import get_method, list_methods
 from core.thresholds import PARAMETERS
-from dashboard import charts, state
+from dashboard import batch_view, charts, state, suggest_view
 from dashboard.jobs import TrainingJob, current_session_id
 from dashboard.ui import friendly_errors, go, link, plain, seconds, training_estimate
 
@@ -18,6 +18,7 @@ FAMILIES = {
     "statistical": ("Statistical", "Fast, transparent, per-feature rules (z-score, IQR, rolling median)."),
     "classical": ("Classical ML", "scikit-learn detectors: forests, neighbours, kernels, PCA."),
     "deep": ("Deep learning", "Autoencoders that learn to reconstruct normal data (PyTorch / TensorFlow)."),
+    "ensemble": ("Ensembles", "Several methods trained together, their scores combined."),
 }
 #: The method a newcomer finds selected, per family. k-nearest neighbours at its default threshold
 #: has the best or nearly the best F1 of every method on the bundled sensor sample (0.83),
@@ -49,12 +50,21 @@ def render() -> None:
         st.subheader(f"Training {state.job_settings().get('label', job.method)}")
         _follow(job)  # returns only by switching pages or rerunning
         return
+    batch = state.batch()
+    if batch is not None and not batch.running:
+        batch_view.finish(batch)
+        batch = None
+    if batch is not None:
+        st.subheader("Training several methods")
+        batch_view.follow(batch)
+        return
     message = state.notice()
     if message:
         getattr(st, message[0])(message[1])
     dataset = prepared.dataset
     for doubt in dataset.doubts:  # a doubtful label column (continuous, many values, implausible share)
         st.warning(plain(doubt), icon=":material/warning:")
+    suggest_view.render(prepared)
     spec = _method_picker(dataset)
     params = _params(spec)
     options = _training_data(dataset, spec)
@@ -77,6 +87,7 @@ def render() -> None:
                 time.sleep(0.05)
         _finish(job, open_results=True)
         st.rerun()
+    batch_view.render(dataset, options, _preload)
     run = state.run()
     if run is not None:
         st.divider()
@@ -84,6 +95,7 @@ def render() -> None:
         if (window := run.pipeline.window_note()) is not None:
             st.caption(f":material/straighten: {window[0].upper()}{window[1:]}.")
         link("results", "Open its results", icon=":material/insights:")
+    batch_view.runs_list(dataset, options)
     with device_line.container():
         _device(spec)
 
@@ -128,6 +140,16 @@ def _params(spec) -> dict:
             with cols[i % 3]:
                 if p.kind == "bool":
                     params[p.name] = st.checkbox(label, value=bool(p.default), help=p.help, key=key)
+                elif p.kind == "methods":
+                    # other methods, picked by name; deep ones only from Python, since here their
+                    # framework would first load on the training thread (see _preload)
+                    from core.registry import can_join_ensemble, parse_method_list
+
+                    names = [m.name for m in list_methods() if can_join_ensemble(m) and not m.heavy_framework]
+                    default = [name for name, _ in parse_method_list(p.default)]
+                    picked = st.multiselect(label, names, default=default, help=p.help, key=key,
+                                            format_func=lambda n: get_method(n).label)
+                    params[p.name] = " + ".join(picked)
                 elif p.kind == "choice":
                     choices = list(p.choices)
                     params[p.name] = st.selectbox(label, choices, index=choices.index(p.default), help=p.help, key=key)
@@ -310,7 +332,7 @@ def _finish(job: TrainingJob, open_results: bool) -> None:
     elif job.error:
         state.notice(job.error, "error")
     elif job.result is not None:
-        state.store_run(job.result, settings)
+        state.add_run(job.result, settings)
         state.notice(f"Trained {settings.get('label', job.method)} in {seconds(job.result.fit_seconds)}.")
         if open_results:
             try:

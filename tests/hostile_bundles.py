@@ -493,6 +493,62 @@ def build_cases(canary: Path) -> list[HostileCase]:
         flipped = bytearray(zs)
         flipped[position] ^= 1 << int(rng.integers(8))
         add(f"bit_flip_at_{position}", bytes(flipped), EITHER)
+    cases += ensemble_cases()
+    return cases
+
+
+def ensemble_cases() -> list[HostileCase]:
+    """An ensemble bundle's nested layout abused: members it does not list, nesting, swapped estimators."""
+    from core.pipeline import DetectionPipeline
+
+    rows = np.random.default_rng(11).normal(size=(200, 3))
+    base = DetectionPipeline("ensemble", {"members": "zscore + knn + isolation_forest(n_estimators=10)"}).fit(
+        rows, feature_names=["a", "b", "c"]).to_bytes(key=None)
+    member = "detector.member"
+
+    def members(text):
+        return with_manifest(base, lambda m: m["params"].update(members=text))
+
+    def state(**entries):
+        return with_manifest(base, lambda m: m["state"].update({k.replace("__", "."): v for k, v in entries.items()}))
+
+    def swapped_estimators():
+        parts = members_of(base)
+        knn, forest = f"sklearn/{member}1.detector.estimator_.skops", f"sklearn/{member}2.detector.estimator_.skops"
+        parts[knn], parts[forest] = parts[forest], parts[knn]
+        return rezip(parts)
+
+    def without_scaler_kind(manifest):
+        manifest["state"].pop(f"{member}0.scaler.kind")
+
+    cases = [
+        HostileCase("ensemble_member_is_an_ensemble", members("ensemble + zscore")),
+        HostileCase("ensemble_of_ensembles_in_members_text", members("zscore + ensemble(members=zscore)")),
+        HostileCase("ensemble_nested_member_state", state(**{f"{member}0.detector.member0.detector.threshold_": 1.0})),
+        HostileCase("ensemble_member_beyond_its_list", state(**{f"{member}7.detector.threshold_": 1.0})),
+        HostileCase("ensemble_member_missing_from_list", members("zscore + knn")),
+        HostileCase("ensemble_members_reordered", members("knn + zscore + isolation_forest(n_estimators=10)")),
+        HostileCase("ensemble_50_members", members(" + ".join(["zscore"] * 50))),
+        HostileCase("ensemble_members_not_text", members(5)),
+        HostileCase("ensemble_members_text_1mb", members("zscore + " + "knn" * 350_000)),
+        HostileCase("ensemble_members_deep_parentheses", members("zscore + knn(" + "(" * 400 + ")" * 401)),
+        HostileCase("ensemble_member_scaler_kind_unknown", state(**{f"{member}0.scaler.kind": "evil"})),
+        HostileCase("ensemble_member_scaler_kind_missing", with_manifest(base, without_scaler_kind)),
+        HostileCase("ensemble_member_threshold_text", state(**{f"{member}1.detector.threshold_": "x"})),
+        HostileCase("ensemble_member_feature_count_wrong", state(**{f"{member}1.detector.n_features_in_": 7})),
+        HostileCase("ensemble_member_estimators_swapped", swapped_estimators()),
+        HostileCase("ensemble_member_array_wrong_length", with_arrays(base, lambda a: a.update(
+            {f"{member}0.scaler.center": np.zeros(7)}))),
+        HostileCase("ensemble_member_scores_missing", with_arrays(base, lambda a: a.pop(
+            f"{member}1.detector.decision_scores_"))),
+        HostileCase("ensemble_member_array_nan", with_arrays(base, lambda a: a.update(
+            {f"{member}0.detector.center_": np.full(3, np.nan)}))),
+        HostileCase("ensemble_member_array_not_listed", with_arrays(base, lambda a: a.update(
+            {f"{member}5.scaler.center": np.zeros(3)}))),
+        HostileCase("ensemble_member_params_wrong_type", members("zscore + knn(n_neighbors=abc) + isolation_forest")),
+        HostileCase("ensemble_member_more_neighbours_than_rows",
+                    members("zscore + knn(n_neighbors=1000) + isolation_forest(n_estimators=10)"), EITHER),
+    ]
     return cases
 
 

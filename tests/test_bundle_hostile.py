@@ -54,7 +54,7 @@ def test_the_corpus_is_large_varied_and_its_payloads_are_live(corpus, tmp_path):
     _, _, index = corpus
     assert len(index) >= 80
     names = {item["name"] for item in index}
-    for family in ("skops_", "pickle_", "npy_", "manifest_", "truncated_", "bit_flip_", "tree_", "duplicate_"):
+    for family in ("skops_", "pickle_", "npy_", "manifest_", "truncated_", "bit_flip_", "tree_", "duplicate_", "ensemble_"):
         assert sum(name.startswith(family) for name in names) >= 2, family
     assert set(hostile.RISKY) <= names
     # the payloads are real: unpickling one (what an unsafe loader does) creates its canary

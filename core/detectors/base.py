@@ -125,14 +125,7 @@ class BaseDetector(BaseEstimator):
         self._remember_profile(X)
         self._fit(X, y, progress=progress, should_stop=should_stop)
         self.decision_scores_ = self._checked_scores(self._training_scores(X), X.shape[0])
-        threshold_scores, threshold_labels = self.decision_scores_, None
-        if self.supervised:
-            threshold_labels = y
-        self.threshold_strategy_ = make_threshold(self.threshold, self.default_threshold)
-        if self.threshold_strategy_.needs_labels and threshold_labels is None:
-            raise DataError("This threshold needs labels; the training part of an unsupervised method has none.")
-        self.threshold_strategy_.fit(threshold_scores, threshold_labels)
-        self.threshold_ = float(self.threshold_strategy_.threshold_)
+        self._fit_threshold(y if self.supervised else None)
         return self
 
     def score_samples(self, X) -> np.ndarray:
@@ -213,6 +206,14 @@ class BaseDetector(BaseEstimator):
         self.train_std_ = np.asarray(state["train_std_"], dtype=float)
         self._set_model_state(state)
         return self
+
+    def _fit_threshold(self, labels=None) -> None:
+        """Choose ``threshold_`` from ``decision_scores_`` with the detector's threshold strategy."""
+        self.threshold_strategy_ = make_threshold(self.threshold, self.default_threshold)
+        if self.threshold_strategy_.needs_labels and labels is None:
+            raise DataError("This threshold needs labels; the training part of an unsupervised method has none.")
+        self.threshold_strategy_.fit(self.decision_scores_, labels)
+        self.threshold_ = float(self.threshold_strategy_.threshold_)
 
     # -- for subclasses -------------------------------------------------------------------------
     def _fit(self, X: np.ndarray, y, *, progress, should_stop) -> None:  # pragma: no cover

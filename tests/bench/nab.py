@@ -289,6 +289,7 @@ def main(argv=None) -> int:
                                                 profiles)
     published = json.loads((data_dir / "results" / "published_scores.json").read_text())
     report(results, rescored, published, layouts, args)
+    check_suggestion(series, results)
 
     out = args.out or ROOT / "artifacts" / f"nab_{time.strftime('%Y%m%d_%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -344,6 +345,25 @@ def report(results: dict, rescored: dict, published: dict, layouts, args) -> Non
                                               else f"{by_group[g]['raw']:8.2f} raw" for g in groups))
     for method, reason in ((m, r["errors"]) for m, r in results.items() if "nab" not in r):
         print(f"{method}: failed on every series ({next(iter(reason.values()), '')})")
+
+
+def check_suggestion(series: dict, results: dict) -> None:
+    """What :mod:`core.suggest` suggests for each series, and its rank here by the standard score."""
+    from core.suggest import DataProfile, dominant_period, suggest
+
+    scores = {m: r["nab"]["standard"]["score"] for m, r in results.items() if "nab" in r}
+    suggested: dict[str, int] = {}
+    for values in series.values():
+        profile = DataProfile("series", values.shape[0], values.shape[1], dominant_period(values))
+        method = suggest(profile).method
+        suggested[method] = suggested.get(method, 0) + 1
+    for method, count in suggested.items():
+        if method not in scores:
+            print(f"\nsuggested {method} for {count} series; this run did not include it")
+            continue
+        rank = 1 + sum(round(v, 2) > round(scores[method], 2) for v in scores.values())
+        print(f"\nsuggested {method} for {count} of {len(series)} series: rank {rank} of {len(scores)} here by the "
+              f"standard score ({'top three' if rank <= 3 else 'NOT in the top three'})")
 
 
 if __name__ == "__main__":

@@ -283,10 +283,10 @@ def runs() -> list[Run]:
     return list(get(RUNS, []))
 
 
-def add_run(new_run: Run) -> None:
-    """Make ``new_run`` the current run (what the Results page shows) and add it to :func:`runs`."""
+def add_run(new_run: Run, settings: dict) -> None:
+    """Make ``new_run`` the current run (:func:`store_run`: saved in the workspace) and add it to :func:`runs`."""
     earlier = runs()
-    put(RUN, new_run)
+    store_run(new_run, settings)
     st.session_state[RUNS] = earlier + [new_run]
 
 
@@ -295,6 +295,7 @@ def select_run(index: int) -> None:
     earlier = runs()
     put(RUN, earlier[index])
     st.session_state[RUNS] = earlier
+    _address(run=earlier[index].run_id)
 
 
 def batch():

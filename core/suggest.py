@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
 from .registry import METHODS, format_method_list, get_method, parse_method_list
+from .windows import dominant_period
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,8 @@ SCORING_ROWS_PER_S: dict[str, float] = {
 SCORING_BUDGET_S = 60.0
 #: Fewer rows than this are too few for neighbour and kernel methods: the statistical z-score is suggested.
 MIN_ROWS_FOR_LEARNED = 50
+#: The first steps of a series its period is read from (enough for any period a window would use).
+PERIOD_STEPS = 20_000
 
 
 @dataclass(frozen=True)
@@ -127,38 +129,6 @@ class Suggestion:
         return get_method(self.method).label
 
 
-def dominant_period(values, max_steps: int = 20_000, min_strength: float = 0.3) -> int | None:
-    """The lag of the strongest autocorrelation peak of a series (after its first dip below 0), or None.
-
-    ``values`` is one value per step, or a table of them (its features are standardised and averaged);
-    only the first ``max_steps`` steps are used. A peak weaker than ``min_strength`` means no period.
-    """
-    X = np.asarray(values, dtype=float)
-    X = X.reshape(len(X), -1)[:max_steps]
-    X = X[np.all(np.isfinite(X), axis=1)]
-    if X.shape[0] < 8:
-        return None
-    std = X.std(axis=0)
-    keep = std > 1e-12
-    if not keep.any():
-        return None
-    signal = ((X[:, keep] - X[:, keep].mean(axis=0)) / std[keep]).mean(axis=1)
-    n = signal.size
-    spectrum = np.fft.rfft(signal - signal.mean(), 2 * n)
-    acf = np.fft.irfft(spectrum * np.conj(spectrum))[: n // 2]
-    if acf[0] <= 0:
-        return None
-    acf = acf / acf[0]
-    below = np.flatnonzero(acf < 0)
-    if below.size == 0:
-        return None
-    start = int(below[0])
-    if start + 1 >= acf.size:
-        return None
-    lag = start + int(np.argmax(acf[start:]))
-    return lag if acf[lag] >= min_strength and lag >= 2 else None
-
-
 def profile_of(dataset, table=None) -> DataProfile:
     """The :class:`DataProfile` of a :class:`core.data.Dataset` (and its table, for missing values)."""
     X = dataset.X
@@ -170,7 +140,7 @@ def profile_of(dataset, table=None) -> DataProfile:
         if columns:
             missing = float(frame[columns].isna().to_numpy().mean())
     return DataProfile("series" if series else "rows", int(X.shape[0]), int(X.shape[1]),
-                       dominant_period(X) if series else None, missing)
+                       dominant_period(X[:PERIOD_STEPS]) if series else None, missing)
 
 
 def _usable(result: BenchmarkResult, profile: DataProfile) -> bool:

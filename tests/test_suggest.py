@@ -9,7 +9,8 @@ import pytest
 from core import suggest as suggest_module
 from core.data import Roles, prepare
 from core.registry import create_detector, get_method
-from core.suggest import BENCHMARKS, Benchmark, BenchmarkResult, DataProfile, dominant_period, profile_of, suggest
+from core.suggest import BENCHMARKS, Benchmark, BenchmarkResult, DataProfile, profile_of, suggest
+from core.windows import dominant_period
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -349,7 +349,8 @@ def report(results: dict, rescored: dict, published: dict, layouts, args) -> Non
 
 def check_suggestion(series: dict, results: dict) -> None:
     """What :mod:`core.suggest` suggests for each series, and its rank here by the standard score."""
-    from core.suggest import DataProfile, dominant_period, suggest
+    from core.suggest import DataProfile, suggest
+    from core.windows import dominant_period
 
     scores = {m: r["nab"]["standard"]["score"] for m, r in results.items() if "nab" in r}
     suggested: dict[str, int] = {}

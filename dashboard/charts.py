@@ -47,7 +47,9 @@ def _figure(traces: list, layout: dict) -> go.Figure:
     Validating every property was most of the server's time on a threshold move; these dicts are
     only ever built by the functions here, and the tests check that the figure is the one
     validation would give (same JSON). Named colour scales are left to validated figures: plotly
-    expands them, and plotly.js's own scales of the same name differ.
+    expands them, and plotly.js's own scales of the same name differ. Later changes to such a
+    figure are not validated either (a template given by name would stay a bare name): change a
+    validated copy, ``go.Figure(fig)``.
     """
     return go.Figure(data=traces, layout=layout, _validate=False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import time
 
+import plotly.graph_objects as go
 import plotly.io as pio
 
 from dashboard import charts
@@ -32,6 +33,7 @@ footer{color:#9ca3af;font-size:12px;margin-top:32px}
 
 def _figure_html(fig, first: bool) -> str:
     # the dashboard relies on Streamlit's theme; a standalone page needs its own template and room for ticks
+    fig = go.Figure(fig)  # validated: only validation turns a template's name into the template
     fig.update_layout(template=charts.TEMPLATE, margin=dict(l=60, r=20, t=56, b=50))
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True)

@@ -76,3 +76,13 @@ def test_series_figure_is_the_validated_figure(monkeypatch, zoom):
 
     fast, checked = _both(monkeypatch, build)
     assert fast == checked
+
+
+def test_the_html_report_still_applies_its_template_to_these_figures():
+    from dashboard import report
+
+    view = _views()[0]
+    page = report._figure_html(charts.score_histogram(view.hist, 0.5, {}, {}), first=False)
+    assert '"template":"plotly_white"' not in page.replace(" ", "")  # a name plotly.js cannot apply
+    white = go.Figure(layout=dict(template=charts.TEMPLATE)).to_dict()["layout"]["template"]["layout"]
+    assert json.dumps(white["plot_bgcolor"]) in page

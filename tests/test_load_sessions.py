@@ -4,22 +4,29 @@ websocket mode, small); neither ever receives the other's file name, row count o
 
 import asyncio
 
+import pytest
+
 from tests.bench import load_sessions
+from tests.e2e.conftest import _free_port, serve_dashboard
 
 
-def test_two_sessions_at_once_see_only_their_own_data_and_results():
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory):
+    log = open(tmp_path_factory.mktemp("server") / "server.log", "w")
+    yield from serve_dashboard(_free_port(), log)
+
+
+def test_two_sessions_at_once_see_only_their_own_data_and_results(server_url):
     args = load_sessions.arguments().parse_args(
-        ["--client", "websocket", "--sessions", "2", "--moves", "2", "--stagger", "0"])
+        ["--client", "websocket", "--sessions", "2", "--moves", "2", "--stagger", "0", "--url", server_url])
     tally = asyncio.run(load_sessions.drive(args))["tally"]
     assert tally.errors == []
     assert tally.cross_talk == []
     assert len(tally.answer_latencies) == 4  # every move answered with the count expected for its own file
 
 
-def test_the_closed_tab_and_the_training_details_are_drawn_once_opened(tmp_path):
+def test_the_closed_tab_and_the_training_details_are_drawn_once_opened(server_url, tmp_path):
     """Only the open tab and an open expander are drawn on the Results page; opening them draws them."""
-    from tests.e2e.conftest import _free_port, serve_dashboard
-
     file = load_sessions.write_files(tmp_path, 1)[0]
 
     async def scenario(url):
@@ -44,11 +51,7 @@ def test_the_closed_tab_and_the_training_details_are_drawn_once_opened(tmp_path)
         finally:
             await session.close()
 
-    server = serve_dashboard(_free_port(), open(tmp_path / "server.log", "w"))
-    try:
-        shown, errors = asyncio.run(scenario(next(server)))
-    finally:
-        next(server, None)
+    shown, errors = asyncio.run(scenario(server_url))
     assert errors == []
 
     def titled(specs, text):

@@ -555,6 +555,15 @@ async def watch_memory(pid: int, peak: list[int], done: asyncio.Event) -> None:
         await asyncio.sleep(0.2)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc (a figure the machine's other load
+    does not inflate the way it inflates latencies)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def server_pid(port: int) -> int:
     """The dashboard process serving on ``port`` (found by its command line)."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
@@ -583,6 +592,7 @@ async def drive(args) -> dict:
             pid = server_pid(int(url.rsplit(":", 1)[1]))
             peak, done = [0, 0], asyncio.Event()
             memory = asyncio.create_task(watch_memory(pid, peak, done))
+            cpu_before = cpu_seconds(pid)
             started = time.perf_counter()
             if args.client == "browser":
                 from playwright.async_api import async_playwright
@@ -597,13 +607,14 @@ async def drive(args) -> dict:
                 await asyncio.gather(*(run_socket_session(url, number, tally, args.moves, number * args.stagger,
                                                           args.pause) for number in range(args.sessions)))
                 wall = time.perf_counter() - started
+            cpu = cpu_seconds(pid) - cpu_before
             done.set()
             await memory
         finally:
             next(server, None)  # stops the server
             if args.screenshots is not None and not args.url:
                 (args.screenshots / "server.log").write_text((Path(folder) / "server.log").read_text())
-    return {"tally": tally, "wall": wall, "peak_mib": max(peak[0], peak[1]) / 1024}
+    return {"tally": tally, "wall": wall, "peak_mib": max(peak[0], peak[1]) / 1024, "cpu": cpu}
 
 
 def report(args, outcome: dict) -> None:
@@ -627,6 +638,7 @@ def report(args, outcome: dict) -> None:
               f"p95 {np.percentile(latencies, 95):.0f} ms, max {latencies.max():.0f} ms")
     if tally.answer_bytes:
         print(f"one threshold move's answer: {np.median(tally.answer_bytes) / 1024:.0f} KiB (median)")
+    print(f"server CPU time: {outcome['cpu']:.1f} s ({1000 * outcome['cpu'] / max(1, args.sessions):.0f} ms per session)")
     print(f"server peak memory: {outcome['peak_mib']:.0f} MiB (resident)")
 
 

@@ -110,6 +110,8 @@ def build_report(run, threshold: float | None = None) -> str:
                 ("Fit time", f"{result.fit_seconds:.2f} s on {result.device}")]
     if dataset.roles.label is not None:
         settings.insert(3, ("Label", f"{dataset.roles.label} (normal = {dataset.roles.normal_value})"))
+    if getattr(run, "run_id", None):
+        settings.insert(0, ("Saved run", f"{run.display_name} ({run.run_id[:8]})"))
 
     order = ["series", "confusion", "scatter", "histogram", "roc", "pr", "explain", "contributions", "examples", "loss"]
     panels, first = [], True

@@ -47,6 +47,7 @@ def test_scored_frame_and_report_follow_the_threshold():
     assert html.startswith("<!DOCTYPE html>") and "Confusion matrix" in html and "ROC-AUC" in html
     assert html.count("plotly.js v") >= 1  # plotly.js embedded once, works offline
     assert "<script src=\"http" not in html and len(html) > 1_000_000  # no external script
+    assert f"({run.run_id[:8]})" in html  # the report names the saved run it shows
 
 
 def test_bad_bundle_is_refused_politely():

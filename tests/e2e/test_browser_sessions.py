@@ -76,18 +76,21 @@ def test_reload_mid_training_finds_the_job_and_closing_the_tab_ends_it(browser, 
     idle(page)
     set_training_length(page, 1000, 1)  # minutes of training: still running at the end
     page.get_by_test_id("stBaseButton-primary").click()
-    page.get_by_text(re.compile(r"Epoch \d+/1000")).wait_for(timeout=180_000)  # PyTorch loads first
+    # the progress line: "Training… N s" until the first epoch ends, then "Epoch N/1000 · ..."
+    progress = re.compile(r"Training… \d+ s|Epoch \d+/1000")
+    page.get_by_text(progress).wait_for()
     assert "job=" in page.url  # the address names the job
     page.reload()
     # a reload is a new session, which picks the job up from the address: progress, data and sidebar agree
-    page.get_by_text(re.compile(r"Epoch \d+/1000")).wait_for()
+    page.get_by_role("heading", name="Training Dense autoencoder (PyTorch)").wait_for()
+    page.get_by_text(progress).wait_for()
     idle(page, settle=2.0)
     sidebar = page.get_by_test_id("stSidebar")
     assert sidebar.get_by_text("heartbeats.csv").first.is_visible()
     assert not sidebar.get_by_text("No data loaded yet.").is_visible()
     time.sleep(12)  # longer than the watchdog's grace: the old session's end must not stop the adopted job
     assert "Stopped train-dense_ae" not in log_path.read_text()
-    assert page.get_by_text(re.compile(r"Epoch \d+/1000")).is_visible()
+    assert page.get_by_text(progress).is_visible()
     context.close()  # now the tab goes away for good: the job ends with its session
     line = _wait_for_log(log_path, r"Stopped train-dense_ae-[^\n]*")
     assert line.endswith("(thread ended)"), line

@@ -6,7 +6,8 @@ import numpy as np
 
 from core.data import Roles, prepare
 from dashboard.batch import TrainingBatch
-from tests.app_support import csv_bytes, errors, labelled_rows, no_crash, shown, start, upload, wait_for_run
+from dashboard.report import build_report
+from tests.app_support import PAGE, csv_bytes, errors, labelled_rows, no_crash, shown, start, upload, wait_for_run
 
 
 def _train_page(at):
@@ -76,6 +77,15 @@ def test_an_ensemble_trains_from_the_form_with_its_members_picked_by_name():
     run = at.session_state["ad_run"]
     assert run.result.pipeline.params["members"] == "zscore + pca"
     assert run.result.metrics["roc_auc"] > 0.9
+    # its results, explanations, downloads and report work like any method's
+    at.switch_page(PAGE["results"]).run()
+    no_crash(at)
+    assert not errors(at) and float({m.label: m.value for m in at.metric}["ROC-AUC"]) > 0.9
+    at.switch_page(PAGE["export"]).run()
+    no_crash(at)
+    assert [b.proto.label for b in at.get("download_button")][:2] == ["Download scored CSV", "Download model"]
+    html = build_report(run, threshold=run.result.threshold)
+    assert "Ensemble of methods" in html and "ROC-AUC" in html
 
 
 def test_a_batch_stops_when_cancelled_and_trains_every_method_otherwise():

@@ -11,7 +11,7 @@ from streamlit.errors import StreamlitAPIException
 from core.registry import get_method, list_methods
 from dashboard import charts, state
 from dashboard.jobs import TrainingJob, current_session_id
-from dashboard.ui import friendly_errors, go, link, plain, seconds
+from dashboard.ui import count, friendly_errors, go, link, plain, seconds
 
 FAMILIES = {
     "statistical": ("Statistical", "Fast, transparent, per-feature rules (z-score, IQR, rolling median)."),
@@ -59,6 +59,10 @@ def render() -> None:
     options = _training_data(dataset, spec)
     options["threshold"] = _threshold(dataset)
     device_line = st.empty()  # filled last: loading PyTorch must not hold back the button below
+    if dataset.n_rows < FEW_ROWS:
+        st.warning(f"This table has only {count(dataset.n_rows, 'row')}. A model learns what normal looks like "
+                   "from many rows (hundreds or more), and the test part needs some too: load more data "
+                   "before trusting any flag.", icon=":material/warning:")
     disabled = spec.supervised and dataset.y is None
     if disabled:
         st.warning(f"{spec.label} is supervised: set a label column on the Data page first.", icon=":material/warning:")
@@ -273,6 +277,19 @@ def _follow(job: TrainingJob) -> None:
     st.rerun()
 
 
+#: Fewer rows than this and the page says a model cannot learn much from them.
+FEW_ROWS = 50
+
+
+def _small_data_advice(dataset) -> str:
+    """What to do when a training failed on a tiny table (the error alone names only the limit)."""
+    rows = getattr(dataset, "n_rows", None)
+    if rows is None or rows >= FEW_ROWS:
+        return ""
+    return (f" The table has {count(rows, 'row')} in all, split into a training and a test part: load a "
+            "larger file (hundreds of rows), or give the training part a larger share.")
+
+
 def _browser_can_interrupt() -> bool:
     """Whether this run is served to a browser, whose clicks stop a waiting run and start a new one.
 
@@ -295,7 +312,7 @@ def _finish(job: TrainingJob, open_results: bool) -> None:
     if job.cancelled:
         state.notice("Training was cancelled. Change the settings and start again when ready.", "warning")
     elif job.error:
-        state.notice(job.error, "error")
+        state.notice(job.error + _small_data_advice(job.dataset), "error")
     elif job.result is not None:
         table = state.table()
         state.put(state.RUN, state.Run(job.result, job.dataset, settings, table.name if table else "data"))

@@ -257,11 +257,12 @@ def _follow(job: TrainingJob) -> None:
         job.cancel()
         st.caption("Cancelling after the current epoch…")
     bar, curve = st.empty(), st.empty()
-    with st.sidebar:  # this run never reaches the router's own sidebar: draw it now, not greyed out
-        from dashboard.sidebar import render as render_sidebar
-
-        render_sidebar()
     waits = _browser_can_interrupt()
+    if waits:
+        with st.sidebar:  # a waiting run never reaches the router's own sidebar: draw it now, not greyed
+            from dashboard.sidebar import render as render_sidebar
+
+            render_sidebar()
     drawn = -1
     while job.running:
         progress = list(job.progress)

@@ -57,7 +57,7 @@ def render() -> None:
     spec = _method_picker(dataset)
     params = _params(spec)
     options = _training_data(dataset, spec)
-    options["threshold"] = _threshold(dataset)
+    options["threshold"] = _threshold(dataset, spec)
     device_line = st.empty()  # filled last: loading PyTorch must not hold back the button below
     if dataset.n_rows < FEW_ROWS:
         st.warning(f"This table has only {count(dataset.n_rows, 'row')}. A model learns what normal looks like "
@@ -185,10 +185,22 @@ def _training_data(dataset, spec) -> dict:
     return {"train_range": (pd.Timestamp(start), pd.Timestamp(end)), "split": "chronological"}
 
 
-def _threshold(dataset):
+def _default_rule(spec) -> str | None:
+    """The method's default threshold rule in words ("mean + 3·std"), without loading a deep
+    learning framework just to say it."""
+    if spec.heavy_framework:
+        return None
+    from core.thresholds import make_threshold
+
+    return make_threshold(spec.load_class().default_threshold).describe()
+
+
+def _threshold(dataset, spec):
+    rule = _default_rule(spec)
+    labels = {**THRESHOLD_CHOICES, "default": f"Method's default ({rule})" if rule else THRESHOLD_CHOICES["default"]}
     with st.expander("Threshold", expanded=False):
         choices = [k for k in THRESHOLD_CHOICES if k != "best_f1" or dataset.y is not None]
-        name = st.selectbox("How to choose it", choices, format_func=THRESHOLD_CHOICES.get, key="train_threshold",
+        name = st.selectbox("How to choose it", choices, format_func=labels.get, key="train_threshold",
                             help="You can move the threshold freely on the Results page afterwards.")
         if name == "mean_std":
             return {"strategy": "mean_std", "k": st.number_input("k", 0.0, 50.0, 3.0, 0.5, key="train_thr_k")}

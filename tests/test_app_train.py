@@ -187,3 +187,12 @@ def test_a_three_row_table_gets_advice_not_just_a_limit():
     no_crash(at)
     message = " ".join(errors(at))
     assert "at least 3 are needed" in message and "load a larger file" in message, message
+
+
+def test_the_threshold_choice_names_the_method_default():
+    at = upload(start(), "rows.csv", csv_bytes(labelled_rows()))
+    at.switch_page("../pages/train.py").run()
+    at.radio(key="train_family").set_value("classical").run()
+    at.selectbox(key="train_method_classical").set_value("pca").run()
+    no_crash(at)
+    assert at.selectbox(key="train_threshold").options[0] == "Method's default (97.5th percentile)"

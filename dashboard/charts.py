@@ -85,6 +85,11 @@ def _corner_legend(side: str) -> dict:
                 bgcolor="rgba(255,255,255,0.7)")
 
 
+def _below_legend() -> dict:
+    """A legend under the plot: a row view's title is long, and a legend above would sit on it."""
+    return dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0.0)
+
+
 def _staggered(positions: Sequence[float], span: float, levels: int = 3) -> list[float]:
     """Heights (in paper units, 1 = top) for labels at ``positions`` so that labels closer than 6% of
     ``span`` to the previous one step down instead of printing over each other."""
@@ -222,7 +227,7 @@ def reconstruction(x: np.ndarray, recon: np.ndarray, feature_names: Sequence[str
                              marker=dict(color="rgba(239,68,68,0.45)", size=12, symbol="square")))
     if len(names) > 20:
         fig.update_xaxes(showticklabels=len(names) <= 60)
-    return _layout(fig, title, height=340)
+    return _layout(fig, title, height=360, legend=_below_legend())
 
 
 def _comparable(mean: np.ndarray, std: np.ndarray) -> bool:
@@ -268,7 +273,7 @@ def profile(x: np.ndarray, mean: np.ndarray, std: np.ndarray, feature_names: Seq
             fig.add_trace(go.Scatter(x=[names[i] for i in where], y=x[where], mode="markers",
                                      name="outside the band", marker=dict(color=ANOMALY, size=7)))
     fig.update_yaxes(title_text=unit)
-    return _layout(fig, title, height=340)
+    return _layout(fig, title, height=360, legend=_below_legend())
 
 
 def band_over_time(x, values: np.ndarray, mean: float, std: float, name: str, title: str = "") -> go.Figure:
@@ -288,6 +293,29 @@ def band_over_time(x, values: np.ndarray, mean: float, std: float, name: str, ti
     return _layout(fig, title, height=340)
 
 
+#: Rows wider than this are one signal (a heartbeat, a spectrum): their contributions are a curve.
+WIDE_ROW = 30
+
+
+def _contribution_curve(values: np.ndarray, feature_names: Sequence[str], top: int, title: str) -> go.Figure:
+    """Each feature's contribution in the row's own order, the strongest few marked: where along a
+    signal the row departs from normal, which a bar per feature out of 140 cannot show."""
+    names = [str(n) for n in feature_names]
+    total = values.sum()
+    strongest = np.sort(np.argsort(-values, kind="stable")[:min(top, 5)])
+    fig = go.Figure([
+        go.Scatter(x=names, y=values, mode="lines", fill="tozeroy", line=dict(color=ANOMALY, width=1.5),
+                   fillcolor="rgba(239,68,68,0.25)", name="contribution", showlegend=False,
+                   hovertemplate="%{x}: %{y:.4g}<extra></extra>"),
+        go.Scatter(x=[names[i] for i in strongest], y=values[strongest], mode="markers+text",
+                   marker=dict(color=ANOMALY, size=7), showlegend=False, textposition="top center",
+                   text=[f"{names[i]} ({values[i] / total:.0%})" if total > 0 else names[i] for i in strongest],
+                   textfont=dict(size=10), hoverinfo="skip")])
+    fig.update_xaxes(type="category", title_text="feature (in the row's order)", nticks=12)
+    fig.update_yaxes(title_text="contribution to the score", rangemode="tozero")
+    return _layout(fig, title or "Features driving the score", height=300)
+
+
 def contributions(values: np.ndarray, feature_names: Sequence[str], top: int = 12, title: str = "") -> go.Figure:
     """Horizontal bars of the features that contribute most to a row's score.
 
@@ -295,6 +323,8 @@ def contributions(values: np.ndarray, feature_names: Sequence[str], top: int = 1
     instead of becoming positions; beyond ``top`` features the rest are summed into one "other" bar.
     """
     values = np.asarray(values, dtype=float).ravel()
+    if values.size > WIDE_ROW:
+        return _contribution_curve(values, feature_names, top, title)
     order = np.argsort(-values, kind="stable")
     shown, rest = order[:top], order[top:]
     bars = [float(v) for v in values[shown]]
@@ -307,8 +337,8 @@ def contributions(values: np.ndarray, feature_names: Sequence[str], top: int = 1
     bars, names, share = bars[::-1], names[::-1], share[::-1]  # largest on top
     colours = [MUTED if rest.size and i == 0 else ANOMALY for i in range(len(bars))]
     fig = go.Figure(go.Bar(x=bars, y=names, orientation="h", marker_color=colours,
-                           text=[f"{s:.0%}" for s in share], textposition="auto",
-                           hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
+                           text=[f"{s:.0%}" for s in share], textposition="outside", textangle=0,
+                           cliponaxis=False, hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
     fig.update_xaxes(title_text="contribution to the score")
     fig.update_yaxes(type="category", automargin=True)
     return _layout(fig, title or "Features driving the score", height=max(240, 26 * len(bars) + 90))
@@ -365,14 +395,15 @@ def score_histogram(hist: Histogram, threshold: float, strategies: dict[str, flo
     shapes = [_line_shape(at, vertical=True)]
     annotations = [_line_label(at, f"threshold {threshold:.4g}", vertical=True)]
     rules = []
+    span = float(hist.edges[-1] - hist.edges[0]) or 1.0
     for name, value in (strategies or {}).items():
         if not np.isfinite(value):
             continue
         where = hist.position(value)
-        if hist.edges[0] <= where <= hist.edges[-1] and abs(where - at) > width / 4:
+        # a rule that sits on the threshold line would only print over it (the caption lists them all)
+        if hist.edges[0] <= where <= hist.edges[-1] and abs(where - at) > max(width / 4, 0.02 * span):
             rules.append((where, (labels or {}).get(name, name)))
     rules.sort()
-    span = float(hist.edges[-1] - hist.edges[0]) or 1.0
     # the threshold's own label runs along the top to the right of its line: rule labels beside it
     # start lower down, so that the two never print over each other
     beside = [abs(where - at) < 0.12 * span for where, _ in rules]

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from core.pipeline import DetectionPipeline
 from dashboard import state
-from dashboard.charts import ANOMALY, FLAGGED, NORMAL, THRESHOLD
+from dashboard.charts import ANOMALY, FLAGGED, THRESHOLD
 from dashboard.compute import decimate
 from dashboard.jobs import WATCHDOG, current_session_id
 from dashboard.ui import friendly_errors, plain
@@ -106,7 +106,7 @@ def live_figure(buffer: LiveBuffer, threshold: float, max_points: int = DRAWN_PO
         for name, values in data["values"].items():
             fig.add_trace(go.Scatter(x=x, y=values[keep], mode="lines", name=name, line={"width": 1}), row=1, col=1)
         fig.add_trace(go.Scatter(x=x, y=data["score"][keep], mode="lines", name="score",
-                                   line={"color": NORMAL, "width": 1}), row=2, col=1)
+                                   line={"color": "#374151", "width": 1}), row=2, col=1)
         flagged = keep[data["flag"][keep]]
         if flagged.size:
             fig.add_trace(go.Scatter(x=position[flagged], y=data["score"][flagged], mode="markers",
@@ -305,8 +305,8 @@ def _panel() -> None:
         if session.buffer.events:
             events = pd.DataFrame(list(session.buffer.events)[::-1])
             columns = ["start_seq", "end_seq", "length", "peak_score"]
-            if events["start_time"].notna().any():
-                columns += ["start_time", "end_time"]
+            if events["start_time"].notna().any():  # times say more than record numbers, and fit
+                columns = ["start_time", "end_time", "length", "peak_score"]
             st.dataframe(events[columns], hide_index=True, height=200, key="live_events")
         else:
             st.caption("None yet.")

@@ -285,7 +285,7 @@ def _series(run: state.Run, ctx: ResultContext, figure, events: pd.DataFrame, th
             st.session_state["train_mode_pending"] = True
             go("train")
     st.markdown(f"**Events** · {len(events):,} at this threshold")
-    c1, _ = st.columns([1, 3])
+    c1, _ = st.columns([1, 2])
     c1.number_input("Join events separated by at most (readings)", 0, 10000, key=keys["gap"], step=1,
                     help="Two runs of flagged readings with at most this many unflagged readings between "
                          "them count as one event. 0 keeps every run apart.")

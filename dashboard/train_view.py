@@ -12,7 +12,7 @@ from core.registry import get_method, list_methods
 from core.thresholds import PARAMETERS
 from dashboard import batch_view, charts, state, suggest_view
 from dashboard.jobs import TrainingJob, current_session_id
-from dashboard.ui import friendly_errors, go, link, plain, seconds, training_estimate
+from dashboard.ui import count, friendly_errors, go, link, plain, seconds, training_estimate
 
 FAMILIES = {
     "statistical": ("Statistical", "Fast, transparent, per-feature rules (z-score, IQR, rolling median)."),
@@ -68,9 +68,13 @@ def render() -> None:
     spec = _method_picker(dataset)
     params = _params(spec)
     options = _training_data(dataset, spec)
-    options["threshold"] = _threshold(dataset)
+    options["threshold"] = _threshold(dataset, spec)
     options["calibration"] = _calibration()
     device_line = st.empty()  # filled last: loading PyTorch must not hold back the button below
+    if dataset.n_rows < FEW_ROWS:
+        st.warning(f"This table has only {count(dataset.n_rows, 'row')}. A model learns what normal looks like "
+                   "from many rows (hundreds or more), and the test part needs some too: load more data "
+                   "before trusting any flag.", icon=":material/warning:")
     training_estimate(spec, params, dataset, options)
     disabled = spec.supervised and dataset.y is None
     if disabled:
@@ -208,10 +212,22 @@ def _training_data(dataset, spec) -> dict:
     return {"train_range": (pd.Timestamp(start), pd.Timestamp(end)), "split": "chronological"}
 
 
-def _threshold(dataset):
+def _default_rule(spec) -> str | None:
+    """The method's default threshold rule in words ("mean + 3·std"), without loading a deep
+    learning framework just to say it."""
+    if spec.heavy_framework:
+        return None
+    from core.thresholds import make_threshold
+
+    return make_threshold(spec.load_class().default_threshold).describe()
+
+
+def _threshold(dataset, spec):
+    rule = _default_rule(spec)
+    labels = {**THRESHOLD_CHOICES, "default": f"Method's default ({rule})" if rule else THRESHOLD_CHOICES["default"]}
     with st.expander("Threshold", expanded=False):
         choices = [k for k in THRESHOLD_CHOICES if k != "best_f1" or dataset.y is not None]
-        name = st.selectbox("How to choose it", choices, format_func=THRESHOLD_CHOICES.get, key="train_threshold",
+        name = st.selectbox("How to choose it", choices, format_func=labels.get, key="train_threshold",
                             help="You can move the threshold freely on the Results page afterwards.")
         if name in PARAMETERS:  # one parameter, its range and default from core.thresholds
             p = PARAMETERS[name]
@@ -288,11 +304,12 @@ def _follow(job: TrainingJob) -> None:
         job.cancel()
         st.caption("Cancelling after the current epoch…")
     bar, curve = st.empty(), st.empty()
-    with st.sidebar:  # this run never reaches the router's own sidebar: draw it now, not greyed out
-        from dashboard.sidebar import render as render_sidebar
-
-        render_sidebar()
     waits = _browser_can_interrupt()
+    if waits:
+        with st.sidebar:  # a waiting run never reaches the router's own sidebar: draw it now, not greyed
+            from dashboard.sidebar import render as render_sidebar
+
+            render_sidebar()
     drawn = -1
     while job.running:
         progress = list(job.progress)
@@ -306,6 +323,19 @@ def _follow(job: TrainingJob) -> None:
         time.sleep(FOLLOW_SECONDS)
     _finish(job, open_results=True)
     st.rerun()
+
+
+#: Fewer rows than this and the page says a model cannot learn much from them.
+FEW_ROWS = 50
+
+
+def _small_data_advice(dataset) -> str:
+    """What to do when a training failed on a tiny table (the error alone names only the limit)."""
+    rows = getattr(dataset, "n_rows", None)
+    if rows is None or rows >= FEW_ROWS:
+        return ""
+    return (f" The table has {count(rows, 'row')} in all, split into a training and a test part: load a "
+            "larger file (hundreds of rows), or give the training part a larger share.")
 
 
 def _browser_can_interrupt() -> bool:
@@ -330,7 +360,7 @@ def _finish(job: TrainingJob, open_results: bool) -> None:
     if job.cancelled:
         state.notice("Training was cancelled. Change the settings and start again when ready.", "warning")
     elif job.error:
-        state.notice(job.error, "error")
+        state.notice(job.error + _small_data_advice(job.dataset), "error")
     elif job.result is not None:
         state.add_run(job.result, settings)
         state.notice(f"Trained {settings.get('label', job.method)} in {seconds(job.result.fit_seconds)}.")

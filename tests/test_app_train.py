@@ -170,3 +170,29 @@ def test_a_continuous_sensor_column_as_label_is_doubted_before_training():
     at.switch_page(PAGE["train"]).run()
     no_crash(at)
     assert any("temperature" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_a_three_row_table_gets_advice_not_just_a_limit():
+    import pandas as pd
+
+    from tests.app_support import PAGE
+
+    at = upload(start(), "three.csv", csv_bytes(pd.DataFrame({"a": [1.0, 3.0, 5.0], "b": [2.0, 4.0, 7.0]})))
+    at.switch_page(PAGE["train"]).run()
+    no_crash(at)
+    assert any("only 3 rows" in w.value for w in at.warning)
+    at.radio(key="train_family").set_value("classical").run()
+    at.selectbox(key="train_method_classical").set_value("lof").run()
+    at.button(key="train_start").click().run()  # a quick method: the outcome is shown by this run
+    no_crash(at)
+    message = " ".join(errors(at))
+    assert "at least 3 are needed" in message and "load a larger file" in message, message
+
+
+def test_the_threshold_choice_names_the_method_default():
+    at = upload(start(), "rows.csv", csv_bytes(labelled_rows()))
+    at.switch_page("../pages/train.py").run()
+    at.radio(key="train_family").set_value("classical").run()
+    at.selectbox(key="train_method_classical").set_value("pca").run()
+    no_crash(at)
+    assert at.selectbox(key="train_threshold").options[0] == "Method's default (97.5th percentile)"

@@ -165,11 +165,21 @@ def test_contributions_are_sorted_with_the_largest_on_top():
 
 
 def test_contributions_keep_numeric_names_as_labels_and_sum_the_rest():
-    values = np.arange(140, dtype=float)  # a heartbeat's 140 columns named 0..139
-    fig = charts.contributions(values, [str(i) for i in range(140)], top=5)
+    values = np.arange(25, dtype=float)  # 25 columns named 0..24
+    fig = charts.contributions(values, [str(i) for i in range(25)], top=5)
     assert fig.layout.yaxis.type == "category"
-    assert list(fig.data[0].y) == ["other 135 features", "135", "136", "137", "138", "139"]
-    assert fig.data[0].x[0] == pytest.approx(values[:135].sum())
+    assert list(fig.data[0].y) == ["other 20 features", "20", "21", "22", "23", "24"]
+    assert fig.data[0].x[0] == pytest.approx(values[:20].sum())
+
+
+def test_contributions_of_a_wide_row_are_a_curve_along_the_row():
+    values = np.zeros(140)  # a heartbeat's 140 columns named 0..139
+    values[55:62] = [1, 3, 9, 12, 8, 2, 1]
+    fig = charts.contributions(values, [str(i) for i in range(140)])
+    curve, marks = fig.data
+    assert fig.layout.xaxis.type == "category" and list(curve.x) == [str(i) for i in range(140)]
+    assert list(marks.x) == ["56", "57", "58", "59", "60"]  # the strongest, in the row's order
+    assert marks.text[2].startswith("58 (")
 
 
 def test_curve_legends_sit_inside_the_plot_not_on_the_title():
@@ -266,8 +276,9 @@ def test_the_series_chart_draws_the_chosen_features():
 def test_a_rule_label_beside_the_threshold_starts_below_the_threshold_label():
     scores = np.random.default_rng(1).normal(size=2000)
     hist = histogram(scores, None)
-    fig = charts.score_histogram(hist, 1.0, {"mean_std": 1.1, "percentile": -2.5}, {"mean_std": "mean+k·std"})
+    fig = charts.score_histogram(hist, 1.0, {"mean_std": 1.3, "percentile": -2.5, "best_f1": 1.05}, {"mean_std": "mean+k·std"})
     beside = next(a for a in fig.layout.annotations if a.text == "mean+k·std")
     far = next(a for a in fig.layout.annotations if a.text == "percentile")
     assert beside.y <= 0.8 < far.y
+    assert "best_f1" not in [a.text for a in fig.layout.annotations]  # on the threshold line: left out
     assert fig.layout.title.text == "Score distribution"  # no labels: no classes to speak of

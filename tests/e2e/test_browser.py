@@ -42,7 +42,7 @@ def test_upload_train_threshold_download(page, app_url, tmp_path):
     page.get_by_role("heading", name="Train", exact=True).wait_for()
     idle(page)
     shot(page, "e2e_3_train.png", 1400)
-    page.get_by_test_id("stBaseButton-primary").click()  # "Train Z-score", the default method
+    page.get_by_test_id("stBaseButton-primary").click()  # the method selected at first
     page.get_by_role("heading", name="Results", exact=True).wait_for()
     page.get_by_text("Where each rule puts it").wait_for()
     idle(page, 1.5)

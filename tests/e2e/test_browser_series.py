@@ -6,6 +6,7 @@ With UPDATE_DOCS_SCREENSHOT=1 the Results page is also saved as docs/screenshot_
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -38,18 +39,32 @@ def test_sample_series_results(page, app_url):
         page.screenshot(path=str(ROOT / "docs" / "screenshot_results.png"))
         page.set_viewport_size({"width": 1440, "height": 1000})
 
-    # a range dragged on the series becomes the normal training range on the Train page
+    # a range dragged on the series is drawn again with every reading in it
+    _drag(page, 0.45, 0.55)
+    page.get_by_text(re.compile(r"readings, every one drawn")).wait_for()
+    idle(page, 1.0)
+    shot(page, "e2e_8b_results_zoomed.png", 2000)
+    page.get_by_role("button", name="Show the whole series").click()
+    idle(page, 1.0)
+    assert not page.get_by_text(re.compile(r"readings, every one drawn")).is_visible()
+
+    # in the other mode, a range dragged on the series becomes the normal training range
     page.get_by_text("Pick a normal range for training").click()
     idle(page, 1.0)
-    chart = page.get_by_test_id("stPlotlyChart").first
-    chart.scroll_into_view_if_needed()
-    box = chart.bounding_box()
-    x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move(x0 + 150, y0 + 60, steps=10)
-    page.mouse.move(x0 + 300, y0 + 120, steps=10)
-    page.mouse.up()
+    _drag(page, 0.2, 0.4)
     page.get_by_role("button", name="Train on this range").click()
     page.get_by_text("Range taken from your selection").wait_for()
     assert page.get_by_role("radio", name="a time range").is_checked()
+
+
+def _drag(page, start: float, end: float) -> None:
+    """Drag across the series chart from ``start`` to ``end`` (shares of its width)."""
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    x0, x1, y0 = box["x"] + box["width"] * start, box["x"] + box["width"] * end, box["y"] + box["height"] * 0.3
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, y0 + 60, steps=10)
+    page.mouse.move(x1, y0 + 120, steps=10)
+    page.mouse.up()

@@ -47,7 +47,9 @@ def _source():
                                     ":material/folder_open: Path on the server"])
     with upload:
         file = st.file_uploader("CSV or Parquet file", type=["csv", "txt", "tsv", "parquet", "pq"],
-                                help="Header detected automatically; comma, semicolon, tab or pipe separated.",
+                                help="Header detected automatically; comma, semicolon, tab or pipe separated. Up to "
+                                     "1 GB here; load a larger file by its path on the server (it needs about 2.5 "
+                                     "times its size in memory), or score it with Spark from the command line.",
                                 key="data_upload")
         # act on a new upload only once, so that loading a sample afterwards is not undone by the
         # file still sitting in the uploader

@@ -89,6 +89,17 @@ def neighbour_algorithm(n_reference: int, n_features: int) -> str:
     return "brute"
 
 
+def _neighbour_search(n_reference: int, n_features: int) -> dict:
+    """Keyword arguments of scikit-learn's neighbour estimators for a reference set of this shape.
+
+    Brute force runs its own threads (scikit-learn's pairwise-distance reductions); only the
+    tree search is spread over the cores by ``n_jobs``. Without ``n_jobs`` the
+    brute-force call is exactly scikit-learn's plain one, so never slower than it.
+    """
+    algorithm = neighbour_algorithm(n_reference, n_features)
+    return {"algorithm": algorithm, "n_jobs": -1 if algorithm == "kd_tree" else None}
+
+
 class LOFDetector(_SklearnDetector):
     """Local Outlier Factor in novelty mode; score = the LOF of each row against the training rows.
 
@@ -106,8 +117,7 @@ class LOFDetector(_SklearnDetector):
         from sklearn.neighbors import LocalOutlierFactor
 
         self.estimator_ = LocalOutlierFactor(
-            n_neighbors=min(self.n_neighbors, X.shape[0] - 1), novelty=True, n_jobs=-1,
-            algorithm=neighbour_algorithm(*X.shape)).fit(X)
+            n_neighbors=min(self.n_neighbors, X.shape[0] - 1), novelty=True, **_neighbour_search(*X.shape)).fit(X)
 
     def _training_scores(self, X):
         return -self.estimator_.negative_outlier_factor_
@@ -134,8 +144,7 @@ class KNNDetector(_SklearnDetector):
         from sklearn.neighbors import NearestNeighbors
 
         self.k_ = min(self.n_neighbors, X.shape[0] - 1)
-        self.estimator_ = NearestNeighbors(n_neighbors=self.k_, n_jobs=-1,
-                                           algorithm=neighbour_algorithm(*X.shape)).fit(X)
+        self.estimator_ = NearestNeighbors(n_neighbors=self.k_, **_neighbour_search(*X.shape)).fit(X)
 
     def _training_scores(self, X):
         distances, _ = self.estimator_.kneighbors(None, n_neighbors=self.k_)  # leaves each row out

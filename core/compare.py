@@ -37,16 +37,19 @@ def run_label(run) -> str:
     return run.display_name
 
 
-def normalised_scores(run) -> np.ndarray:
-    """Every row's score as its rank among the run's training (fitted) scores, in [0, 1].
+def normalised_scores(run, values=None) -> np.ndarray:
+    """Every row's score (or ``values``, on the run's scale) as its rank among the run's training scores, in [0, 1].
 
     A row scoring above every training row gets 1; ties count as "at most", so a row scoring like
-    the median training row gets about 0.5.
+    the median training row gets about 0.5. ``normalised_scores(run, [run.threshold])`` puts the
+    run's threshold on the same scale.
     """
-    reference = np.sort(np.asarray(run.scores, dtype=float)[run.fit_mask])
+    scores = np.asarray(run.scores, dtype=float)
+    reference = np.sort(scores[run.fit_mask])
     if reference.size == 0:
-        reference = np.sort(np.asarray(run.scores, dtype=float))
-    return np.searchsorted(reference, np.asarray(run.scores, dtype=float), side="right") / reference.size
+        reference = np.sort(scores)
+    values = scores if values is None else np.asarray(values, dtype=float)
+    return np.searchsorted(reference, values, side="right") / reference.size
 
 
 def compared_rows(runs) -> np.ndarray:

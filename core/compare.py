@@ -52,6 +52,18 @@ def normalised_scores(run, values=None) -> np.ndarray:
     return np.searchsorted(reference, values, side="right") / reference.size
 
 
+def rarity(run, values=None) -> np.ndarray:
+    """How rare each score (or ``values``) is among the run's training scores, in powers of ten.
+
+    ``-log10`` of the share of training rows scoring higher: 0 for an ordinary row, 2 when only 1%
+    of the training rows score higher, 3 for 0.1%; a score above every training row gets
+    ``log10(2 n)``. Normal rows stay near the bottom, so anomalies stand out when runs are overlaid.
+    """
+    n = max(1, int(np.count_nonzero(run.fit_mask)) or int(run.n_rows))
+    above = 1.0 - normalised_scores(run, values)
+    return -np.log10(np.maximum(above, 0.5 / n))
+
+
 def compared_rows(runs) -> np.ndarray:
     """Mask of the rows every run tested; every row where they share none."""
     runs = _check_same_rows(runs)
@@ -149,10 +161,13 @@ def _unique_names(runs) -> list[str]:
     return names
 
 
-def score_table(runs) -> pd.DataFrame:
-    """Every run's normalised score (columns by run name) on every row, with ``row`` and ``tested``."""
+def score_table(runs, scale=normalised_scores) -> pd.DataFrame:
+    """Every run's normalised score (columns by run name) on every row, with ``row`` and ``tested``.
+
+    ``scale`` is :func:`normalised_scores` (default) or :func:`rarity`.
+    """
     runs = _check_same_rows(runs)
-    table = pd.DataFrame({name: normalised_scores(r) for name, r in zip(_unique_names(runs), runs)})
+    table = pd.DataFrame({name: scale(r) for name, r in zip(_unique_names(runs), runs)})
     table.insert(0, "row", np.arange(runs[0].n_rows))
     table["tested"] = compared_rows(runs)
     return table

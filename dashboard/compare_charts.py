@@ -42,15 +42,15 @@ def score_distributions(scores: pd.DataFrame, names: Sequence[str]) -> go.Figure
     for i, name in enumerate(names):
         fig.add_trace(go.Histogram(x=scores[name], name=_short(name), nbinsx=40, opacity=0.55,
                                    marker_color=RUN_COLOURS[i % len(RUN_COLOURS)]))
-    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=-0.2))
-    fig.update_xaxes(title="rank among the run's training scores (1 = above every one)", range=[0, 1.02])
-    fig.update_yaxes(title="tested rows", type="log")
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0))
+    fig.update_xaxes(title="rank among the run's training scores", range=[0, 1.02])
+    fig.update_yaxes(title="tested rows")
     return _layout(fig, "Score distributions (tested rows)")
 
 
 def score_overlay(x, scores: pd.DataFrame, names: Sequence[str], thresholds: Sequence[float],
                   label_spans: tuple[np.ndarray, np.ndarray] | None = None, x_title: str = "row") -> go.Figure:
-    """The normalised scores of two or three runs over the rows, each with its threshold as a dotted line."""
+    """The scores of two or three runs on one scale over the rows, each with its threshold as a dotted line."""
     values = scores[list(names)].to_numpy(dtype=float)
     keep = minmax_indices(values)
     x = np.asarray(x)
@@ -65,5 +65,5 @@ def score_overlay(x, scores: pd.DataFrame, names: Sequence[str], thresholds: Seq
             fig.add_vrect(x0=x[int(start)], x1=x[int(end)], fillcolor="#ef4444", opacity=0.12, line_width=0)
     fig.update_layout(legend=dict(orientation="h", y=1.12), hovermode="x unified")
     fig.update_xaxes(title=x_title)
-    fig.update_yaxes(title="normalised score", range=[0, 1.03])
-    return _layout(fig, "Scores side by side (dotted: each run's threshold)", height=380)
+    fig.update_yaxes(title="rarity (log10)", rangemode="tozero")
+    return _layout(fig, "Scores side by side: how rare each row is among the run's training rows", height=380)

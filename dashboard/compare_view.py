@@ -134,7 +134,7 @@ def _side_by_side(runs: list) -> None:
         st.caption("Pick two or three runs to overlay.")
         return
     chosen = [by_name[n] for n in picked]
-    scores = compare.score_table(chosen)
+    scores = compare.score_table(chosen, scale=compare.rarity)
     first = chosen[0]
     dataset = first.dataset
     series = dataset is not None and dataset.is_series
@@ -143,10 +143,12 @@ def _side_by_side(runs: list) -> None:
     if series and first.y is not None and first.y.any():
         events = label_events(first.y)
         spans = (events["start_index"].to_numpy(), events["end_index"].to_numpy())
-    thresholds = [float(compare.normalised_scores(r, [r.threshold])[0]) for r in chosen]
+    thresholds = [float(compare.rarity(r, [r.threshold])[0]) for r in chosen]
     st.plotly_chart(compare_charts.score_overlay(x, scores, scores.columns[1:-1].tolist(), thresholds, spans,
                                                  x_title="time" if series else "row"),
                     width="stretch", key="cmp_overlay_chart")
+    st.caption("Rarity: 2 means only 1% of the run's training rows score higher, 3 means 0.1%. Red shading: labelled "
+               "anomalies; dotted lines: each run's threshold.")
     st.markdown("**Where they disagree most**")
     table = compare.disagreements(chosen, top=50)
     if series:

@@ -118,3 +118,14 @@ def test_runs_of_different_data_are_refused():
         leaderboard([run_experiment(_rows(300), "zscore"), run_experiment(_rows(400), "zscore")])
     with pytest.raises(DataError):
         agreement([])
+
+
+def test_rarity_puts_ordinary_rows_low_and_outliers_high():
+    from core.compare import rarity
+
+    run = run_experiment(_rows(), "zscore")
+    values = rarity(run)
+    fit = run.scores[run.fit_mask]
+    assert values[np.argmax(run.scores)] == pytest.approx(np.log10(2 * fit.size))
+    assert np.median(values[run.fit_mask]) == pytest.approx(np.log10(2), abs=0.05)  # half the rows score higher
+    assert rarity(run, [np.percentile(fit, 99)])[0] == pytest.approx(2.0, abs=0.1)

@@ -15,8 +15,9 @@ RUN_COLOURS = ["#2563eb", "#f97316", "#16a34a", "#9333ea", "#dc2626", "#0891b2",
 
 
 def _layout(fig: go.Figure, title: str, height: int = 340, **extra) -> go.Figure:
-    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=height, template="plotly_white",
-                      margin=dict(l=10, r=10, t=40, b=10), **extra)
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=height, template="plotly_white", **extra)
+    if fig.layout.margin.b is None:
+        fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 
@@ -33,7 +34,8 @@ def agreement_heatmap(table: pd.DataFrame, title: str, low: float = -1.0) -> go.
                                texttemplate="%{text}", hovertemplate="%{y} vs %{x}: %{text}<extra></extra>",
                                showscale=False))
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, title, height=120 + 40 * len(names))
+    fig.update_xaxes(tickangle=-30)
+    return _layout(fig, title, height=120 + 40 * max(3, len(names)))
 
 
 def score_distributions(scores: pd.DataFrame, names: Sequence[str]) -> go.Figure:
@@ -42,10 +44,11 @@ def score_distributions(scores: pd.DataFrame, names: Sequence[str]) -> go.Figure
     for i, name in enumerate(names):
         fig.add_trace(go.Histogram(x=scores[name], name=_short(name), nbinsx=40, opacity=0.55,
                                    marker_color=RUN_COLOURS[i % len(RUN_COLOURS)]))
-    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0))
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=-0.3, yanchor="top", x=0),
+                      margin=dict(l=10, r=10, t=40, b=90))
     fig.update_xaxes(title="rank among the run's training scores", range=[0, 1.02])
     fig.update_yaxes(title="tested rows")
-    return _layout(fig, "Score distributions (tested rows)")
+    return _layout(fig, "Score distributions (tested rows)", height=120 + 40 * max(3, len(names)) + 120)
 
 
 def score_overlay(x, scores: pd.DataFrame, names: Sequence[str], thresholds: Sequence[float],
@@ -63,7 +66,8 @@ def score_overlay(x, scores: pd.DataFrame, names: Sequence[str], thresholds: Seq
     if label_spans is not None:
         for start, end in list(zip(*label_spans))[:150]:
             fig.add_vrect(x0=x[int(start)], x1=x[int(end)], fillcolor="#ef4444", opacity=0.12, line_width=0)
-    fig.update_layout(legend=dict(orientation="h", y=1.12), hovermode="x unified")
+    fig.update_layout(legend=dict(orientation="h", y=-0.25, yanchor="top", x=0), hovermode="x unified",
+                      margin=dict(l=10, r=10, t=40, b=90))
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title="rarity (log10)", rangemode="tozero")
     return _layout(fig, "Scores side by side: how rare each row is among the run's training rows", height=380)

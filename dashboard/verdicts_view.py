@@ -66,9 +66,9 @@ def _form(run, *, key: str, row: int | None = None, event: tuple[int, int] | Non
         st.caption(f":material/rate_review: Marked **{verdicts.VERDICT_NAMES[last['verdict']]}** by "
                    f"{plain(last['author'])} at {time.strftime('%Y-%m-%d %H:%M', time.localtime(last['created']))}"
                    + (f": {plain(last['note'])}" if last["note"] else ""))
-    c1, c2, c3 = st.columns([2.4, 3, 1.2], vertical_alignment="bottom")
-    verdict = c1.radio(f"Verdict on {what}", VERDICTS, format_func=verdicts.VERDICT_NAMES.get, horizontal=True,
+    verdict = st.radio(f"Verdict on {what}", VERDICTS, format_func=verdicts.VERDICT_NAMES.get, horizontal=True,
                        key=f"{key}_verdict")
+    c2, c3 = st.columns([3, 1.4], vertical_alignment="bottom")
     note = c2.text_input("Note", key=f"{key}_note", max_chars=500, placeholder="why (optional)")
     if c3.button("Save verdict", key=f"{key}_save", icon=":material/rate_review:", width="stretch"):
         try:

@@ -124,7 +124,14 @@ def _agreement(runs: list) -> None:
                "own training scores.")
 
 
+@st.fragment
 def _side_by_side(runs: list) -> None:
+    # a fragment: picking runs to overlay or a row to judge redraws this part only, not the leaderboard
+    with friendly_errors("comparing the runs side by side"):
+        _overlay(runs)
+
+
+def _overlay(runs: list) -> None:
     st.subheader("Side by side")
     names = compare.score_table(runs).columns[1:-1].tolist()
     by_name = dict(zip(names, runs))

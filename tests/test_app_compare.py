@@ -87,3 +87,30 @@ def test_a_row_verdict_on_results_is_stored_under_the_sidebars_name_and_acts():
     at.button(key=f"{prefix}_rule_remove_{rules[0]['id']}").click().run()
     no_crash(at)
     assert store.suppression_rules(run.run_id) == [] and run.suppression_rules == []
+
+
+def test_verdicts_on_compare_and_their_label_csv_read_back_on_the_data_page():
+    from core.verdicts import verdict_label_table
+    from tests.app_support import widget
+
+    at = _two_runs(34)
+    at.switch_page(COMPARE).run()
+    owner = at.selectbox(key="cmp_verdict_run")
+    assert len(owner.options) == 2
+    run = next(r for r in at.session_state[state.RUNS] if r.display_name == owner.value)
+    assert any(s.value == "Your verdicts" for s in at.subheader)
+    store = Workspace()
+    top = [int(r) for r in np.argsort(-run.scores)[:3]]
+    store.annotate(run.run_id, "real", row=top[0], author="Dana")
+    store.annotate(run.run_id, "real", row=top[1], author="Dana")
+    store.annotate(run.run_id, "false_alarm", row=top[2], author="Dana")
+    at.run()
+    no_crash(at)
+    assert len(at.dataframe(key=f"vd_cmp_{run.run_id[:8]}_table").value) == 3
+    table = verdict_label_table(run, store.annotations(run.run_id))
+    at.switch_page(PAGE["data"]).run()
+    upload(at, "with_verdicts.csv", csv_bytes(table))
+    widget(at, "selectbox", "role_label_").set_value("verdict").run()
+    no_crash(at)
+    dataset = at.session_state[state.DATASET].dataset
+    assert int(dataset.y.sum()) == 2 and dataset.y[top[0]] == 1 and dataset.y[top[2]] == 0

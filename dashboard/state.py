@@ -91,6 +91,7 @@ def put(key: str, value) -> None:
     if key == DATASET and value is not None and _same_data(value.dataset, getattr(run(), "dataset", None)):
         previous = prepared()
         value.workspace_id = value.workspace_id or (previous.workspace_id if previous is not None else None)
+        value.dataset = run().dataset  # the object the workspace read back: new runs are saved under its id
         st.session_state[key] = value
         return
     _clear_downstream(key)

@@ -114,3 +114,23 @@ def test_verdicts_on_compare_and_their_label_csv_read_back_on_the_data_page():
     no_crash(at)
     dataset = at.session_state[state.DATASET].dataset
     assert int(dataset.y.sum()) == 2 and dataset.y[top[0]] == 1 and dataset.y[top[2]] == 0
+
+
+def test_after_a_reload_new_runs_join_the_reopened_runs_on_compare():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app_support import APP, load_sample
+
+    at = load_sample(start(), "sensor.csv")
+    train(at, "statistical", "zscore")
+    first = at.session_state[state.RUN].run_id
+    again = AppTest.from_file(APP, default_timeout=90)
+    again.query_params["run"] = first  # a reload: a new session opening the address
+    again.run()
+    train(again, "statistical", "iqr")
+    second = again.session_state[state.RUN].run_id
+    records = Workspace().runs(again.session_state[state.DATASET].workspace_id)
+    assert {first, second} <= {r.id for r in records}  # saved under the reopened data's id
+    again.switch_page(COMPARE).run()
+    no_crash(again)
+    assert {first, second} <= set(again.multiselect(key="cmp_runs").value)

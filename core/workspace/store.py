@@ -228,6 +228,9 @@ class Workspace:
     # -- datasets --------------------------------------------------------------------------------
     def save_dataset(self, dataset, name: str) -> str:
         """Record a prepared dataset (once per content and roles) with its prepared data; returns its id."""
+        known = self._loaded.get(id(dataset))
+        if known is not None and known[0] is dataset:  # read back from here: Parquet may have retyped its table
+            return known[1]
         dataset_id, content = dataset_key(dataset)
         relative = f"datasets/{dataset_id}"
         self._publish(relative, lambda folder: _write_dataset(dataset, folder))

@@ -339,7 +339,7 @@ def _compare(workspace, args) -> int:
                         "fit_seconds": round(r.fit_seconds, 4)} for r in records}
     agreement = {}
     if len({r.dataset_id for r in records}) == 1:
-        from scipy.stats import spearmanr
+        from .compare import spearman
 
         first = workspace.load_run(records[0].id)
         runs = [first] + [workspace.load_run(r.id, dataset=first.dataset) for r in records[1:]]
@@ -349,7 +349,7 @@ def _compare(workspace, args) -> int:
                 flags_a, flags_b = a.flags().astype(bool), b.flags().astype(bool)
                 either = int((flags_a | flags_b).sum())
                 agreement[f"{records[i].id[:8]}~{records[j].id[:8]}"] = {
-                    "score_rank_correlation": float(spearmanr(a.scores, b.scores).statistic),
+                    "score_rank_correlation": spearman(a.scores, b.scores),
                     "flag_overlap": float((flags_a & flags_b).sum() / either) if either else 1.0}
     if args.json:
         print(json.dumps({"runs": table, "agreement": agreement}))

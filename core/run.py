@@ -109,6 +109,8 @@ class ScoredRun:
     #: the run's id and name in a workspace, once saved there (see core.workspace)
     run_id: str | None = None
     name: str | None = None
+    #: rules from the analyst's false alarms (see core.verdicts.rule_from_false_alarm): their flags are dropped
+    suppression_rules: list = field(default_factory=list)
     #: views derived by whoever draws the run (figures, decimations), built on first use; never saved
     cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -213,8 +215,13 @@ class ScoredRun:
 
     # -- flags, metrics, events ----------------------------------------------------------------
     def flags(self, threshold: float | None = None) -> np.ndarray:
-        """0/1 flag of every row at ``threshold`` (default: the run's)."""
-        return apply_threshold(self.scores, self.threshold if threshold is None else threshold)
+        """0/1 flag of every row at ``threshold`` (default: the run's), less the rows its suppression rules drop."""
+        flagged = apply_threshold(self.scores, self.threshold if threshold is None else threshold)
+        if self.suppression_rules and self.dataset is not None:
+            from .verdicts import suppressed
+
+            flagged[suppressed(self.suppression_rules, self.dataset)] = 0
+        return flagged
 
     def metrics_at(self, threshold: float | None = None, part: str = "test") -> dict:
         """Metrics of one part (default: the test part) at ``threshold``, in O(log n) once sorted."""

@@ -20,6 +20,7 @@ PAGES = [
     ("data.py", "Data", ":material/table_chart:"),
     ("train.py", "Train", ":material/model_training:"),
     ("results.py", "Results", ":material/insights:"),
+    ("compare.py", "Compare", ":material/compare_arrows:"),
     ("export.py", "Export", ":material/download:"),
     ("live.py", "Live", ":material/sensors:"),
 ]

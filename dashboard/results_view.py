@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.errors import DataError
 from core.thresholds import apply_threshold
-from dashboard import charts, state
+from dashboard import charts, state, verdicts_view
 from dashboard.compute import STRATEGY_CHOICES, strategy_threshold
 from dashboard.results_model import ResultContext, strategy_names, threshold_figures
 from dashboard.ui import friendly_errors, go, link, plain, seconds
@@ -35,6 +35,7 @@ def render() -> None:
         return
     _header(run)
     threshold_section(run)  # holds the row explanation too, so its verdict follows the threshold
+    verdicts_view.panel(run)
     _training_section(run)
 
 
@@ -315,6 +316,7 @@ def _series(run: state.Run, ctx: ResultContext, figure, events: pd.DataFrame, th
         st.session_state[keys["event"] + "_zoom"] = zoom
         st.rerun(scope="fragment")
     _explain_window(run, a, b, pad)
+    verdicts_view.event_verdict(run, a, b)
 
 
 def human_duration(value) -> str:
@@ -410,6 +412,7 @@ def _explain_section(run: state.Run) -> None:
         row = st.number_input("Row number", 0, dataset.n_rows - 1, default_row, key=f"res_row_{default_row}")
     with c2, friendly_errors("explaining the row"):
         _explain_row(run, int(row), threshold)
+        verdicts_view.row_verdict(run, int(row))
 
 
 def _explain_row(run: state.Run, row: int, threshold: float) -> None:

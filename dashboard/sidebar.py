@@ -31,3 +31,6 @@ def render() -> None:
     from dashboard.runs_view import render as render_runs
 
     render_runs()
+    from dashboard.verdicts_view import analyst_field
+
+    analyst_field()

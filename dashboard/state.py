@@ -39,9 +39,11 @@ RUN_PARAM, JOB_PARAM = "run", "job"  # query parameters naming the current run a
 RUNS = "ad_runs"  # every run trained on the current dataset, oldest first; the current one is RUN
 BATCH = "ad_batch"  # several methods training one after another (dashboard.batch.TrainingBatch)
 SUGGESTION = "ad_suggestion"  # (key of the prepared data, core.suggest.Suggestion for it)
+COMPARED = "ad_compared"  # saved runs of the current dataset loaded for comparison: run id -> ScoredRun
+ANALYST = "ad_analyst"  # the name verdicts are recorded under (a field in the sidebar)
 
 _DOWNSTREAM = {TABLE: (DATASET, JOB, BATCH, RUN, TRAIN_RANGE, THRESHOLD),
-               DATASET: (RUN, RUNS, SUGGESTION, THRESHOLD), RUN: (THRESHOLD,)}
+               DATASET: (RUN, RUNS, SUGGESTION, THRESHOLD, COMPARED), RUN: (THRESHOLD,)}
 
 
 @dataclass
@@ -89,6 +91,7 @@ def put(key: str, value) -> None:
     if key == DATASET and value is not None and _same_data(value.dataset, getattr(run(), "dataset", None)):
         previous = prepared()
         value.workspace_id = value.workspace_id or (previous.workspace_id if previous is not None else None)
+        value.dataset = run().dataset  # the object the workspace read back: new runs are saved under its id
         st.session_state[key] = value
         return
     _clear_downstream(key)
@@ -194,6 +197,20 @@ def saved_runs() -> list:
     if store is None or dataset_id is None:
         return []
     return store.runs(dataset_id)
+
+
+def saved_run(run_id: str) -> ScoredRun:
+    """A saved run of the current dataset, loaded once per session (the session's own object if it has it)."""
+    mine = {r.run_id: r for r in runs() + ([run()] if run() is not None else []) if r.run_id}
+    kept = st.session_state.setdefault(COMPARED, {})
+    if run_id not in mine and run_id not in kept:
+        kept[run_id] = workspace().load_run(run_id, dataset=prepared().dataset)
+    return mine.get(run_id) or kept[run_id]
+
+
+def analyst() -> str:
+    """Who records verdicts in this session: the sidebar's name, else "analyst"."""
+    return str(get(ANALYST) or "").strip() or "analyst"
 
 
 def open_run(run_id: str) -> ScoredRun:

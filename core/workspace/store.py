@@ -228,6 +228,9 @@ class Workspace:
     # -- datasets --------------------------------------------------------------------------------
     def save_dataset(self, dataset, name: str) -> str:
         """Record a prepared dataset (once per content and roles) with its prepared data; returns its id."""
+        known = self._loaded.get(id(dataset))
+        if known is not None and known[0] is dataset:  # read back from here: Parquet may have retyped its table
+            return known[1]
         dataset_id, content = dataset_key(dataset)
         relative = f"datasets/{dataset_id}"
         self._publish(relative, lambda folder: _write_dataset(dataset, folder))
@@ -358,7 +361,8 @@ class Workspace:
             score_seconds=record.score_seconds, device=record.device, history=record.details.get("history") or {},
             split=record.split, notes=list(record.details.get("notes") or []), validation_mask=masks["validation"],
             threshold_policy=record.threshold_policy, dataset=dataset, table_name=record.dataset_name,
-            settings=dict(record.settings), created=record.created, run_id=record.id, name=record.name)
+            settings=dict(record.settings), created=record.created, run_id=record.id, name=record.name,
+            suppression_rules=list(record.details.get("suppressions") or []))
 
     def rename_run(self, run_id: str, name: str) -> None:
         name = str(name).strip()
@@ -437,6 +441,54 @@ class Workspace:
             deleted = connection.execute(schema.annotations.delete().where(schema.annotations.c.id == int(annotation_id)))
         if deleted.rowcount == 0:
             raise WorkspaceError(f"The workspace holds no verdict {annotation_id}.")
+
+    # -- what verdicts change on a run -------------------------------------------------------------
+    def update_threshold(self, run) -> None:
+        """Save a saved run's new threshold: its record (threshold, policy, metrics) and its bundle."""
+        record = self.run_record(run.run_id)
+        run.pipeline.save(self.artefacts / record.details["artefact"] / "model.adbundle")  # replaced at once
+        with self._transaction() as connection:
+            connection.execute(schema.runs.update().where(schema.runs.c.id == record.id).values(
+                threshold=float(run.threshold), threshold_description=str(run.threshold_description),
+                threshold_policy=_jsonable(run.threshold_policy), metrics=_jsonable(run.metrics),
+                series_metrics=_jsonable(run.series_metrics)))
+
+    def _change_details(self, run_id: str, change) -> Any:
+        """Read, change and write a run's details in one transaction (the row locked meanwhile)."""
+        from sqlalchemy import select
+
+        record = self.run_record(run_id)
+        table = schema.runs
+        with self._transaction() as connection:
+            query = select(table.c.details).where(table.c.id == record.id)
+            if not self.is_sqlite:
+                query = query.with_for_update()
+            details = dict(connection.execute(query).scalar_one() or {})
+            result = change(details)
+            connection.execute(table.update().where(table.c.id == record.id).values(details=_jsonable(details)))
+        return result
+
+    def suppression_rules(self, run_id: str) -> list[dict]:
+        """The run's suppression rules (see :func:`core.verdicts.rule_from_false_alarm`), each with its ``id``."""
+        return list(self.run_record(run_id).details.get("suppressions") or [])
+
+    def add_suppression_rule(self, run_id: str, rule: dict) -> int:
+        """Keep a suppression rule with the run; returns its id."""
+        def add(details):
+            rules = list(details.get("suppressions") or [])
+            rule_id = max((int(r["id"]) for r in rules), default=0) + 1
+            details["suppressions"] = rules + [{**rule, "id": rule_id}]
+            return rule_id
+        return self._change_details(run_id, add)
+
+    def delete_suppression_rule(self, run_id: str, rule_id: int) -> None:
+        def remove(details):
+            rules = list(details.get("suppressions") or [])
+            kept = [r for r in rules if int(r["id"]) != int(rule_id)]
+            if len(kept) == len(rules):
+                raise WorkspaceError(f"The run holds no suppression rule {rule_id}.")
+            details["suppressions"] = kept
+        self._change_details(run_id, remove)
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def test_several_methods_train_one_after_another_and_each_becomes_a_run():
     at = _wait_for_batch(at)
     no_crash(at)
     runs = at.session_state["ad_runs"]
-    assert [run.result.method for run in runs] == ["zscore", "iqr", "knn"]
+    assert [run.method for run in runs] == ["zscore", "iqr", "knn"]
     assert at.session_state["ad_run"] is runs[-1]
     assert any("Trained 3 of 3 methods" in s.value for s in at.success)
     table = at.dataframe[0].value
@@ -62,9 +62,9 @@ def test_several_methods_train_one_after_another_and_each_becomes_a_run():
     at.run()
     no_crash(at)
     runs = at.session_state["ad_runs"]
-    assert len(runs) == 4 and runs[-1].result.method == "ensemble"
-    assert runs[-1].result.params == {"members": "zscore + knn"}
-    assert runs[-1].result.metrics["roc_auc"] > 0.9
+    assert len(runs) == 4 and runs[-1].method == "ensemble"
+    assert runs[-1].params == {"members": "zscore + knn"}
+    assert runs[-1].metrics["roc_auc"] > 0.9
 
 
 def test_an_ensemble_trains_from_the_form_with_its_members_picked_by_name():
@@ -75,8 +75,8 @@ def test_an_ensemble_trains_from_the_form_with_its_members_picked_by_name():
     at = wait_for_run(at)
     no_crash(at)
     run = at.session_state["ad_run"]
-    assert run.result.pipeline.params["members"] == "zscore + pca"
-    assert run.result.metrics["roc_auc"] > 0.9
+    assert run.pipeline.params["members"] == "zscore + pca"
+    assert run.metrics["roc_auc"] > 0.9
     # its results, explanations, downloads and report work like any method's
     at.switch_page(PAGE["results"]).run()
     no_crash(at)
@@ -84,7 +84,7 @@ def test_an_ensemble_trains_from_the_form_with_its_members_picked_by_name():
     at.switch_page(PAGE["export"]).run()
     no_crash(at)
     assert [b.proto.label for b in at.get("download_button")][:2] == ["Download scored CSV", "Download model"]
-    html = build_report(run, threshold=run.result.threshold)
+    html = build_report(run, threshold=run.threshold)
     assert "Ensemble of methods" in html and "ROC-AUC" in html
 
 

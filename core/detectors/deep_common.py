@@ -26,6 +26,9 @@ def check_training_params(epochs, batch_size, learning_rate, patience, validatio
 #: Default training-time budget of the sequence autoencoders, in seconds: with scoring, a default
 #: run on a long multivariate series ends within a minute on a 2-core CPU.
 DEFAULT_TIME_BUDGET_S = 40.0
+#: The sequence models' window when a series shows no period (and so the estimate's guess for an
+#: automatic window).
+SEQUENCE_FALLBACK_WINDOW = 50
 
 
 def check_time_budget(seconds) -> None:
@@ -97,6 +100,8 @@ def estimate_training_seconds(method: str, params: dict, n_train: int, n_feature
     if method not in _THROUGHPUT:
         return None
     train_rate, score_rate = _THROUGHPUT[method]
+    if "window" in params and not int(params["window"]):  # automatic: not known before the fit, so the usual one
+        params = {**params, "window": SEQUENCE_FALLBACK_WINDOW}
     flops = _forward_flops(method, params, n_features)
     window = int(params.get("window", 1))
     stride = max(1, int(params.get("stride", 1)))

@@ -20,7 +20,7 @@ from torch import nn
 from ..errors import DataError
 from ..windows import sliding_windows, window_starts
 from .base import WindowReconstructionScores
-from .deep_common import DEFAULT_TIME_BUDGET_S
+from .deep_common import DEFAULT_TIME_BUDGET_S, SEQUENCE_FALLBACK_WINDOW
 from .torch_training import EVAL_BATCH_SIZE, TorchAutoencoderBase, reconstruct_batches
 
 class StackedLSTM(nn.Module):
@@ -117,7 +117,7 @@ class _WindowAutoencoderDetector(WindowReconstructionScores, TorchAutoencoderBas
     default_threshold = "mean_std:k=3"
     min_train_rows = 1  # the window length decides; see _window_starts for the message
     state_fields = {"window_": "count", "window_note_": "text"}
-    fallback_window = 50
+    fallback_window = SEQUENCE_FALLBACK_WINDOW
     auto_window_bounds = (8, 128)  # a network's cost grows with its window
 
     def _min_rows(self) -> int:

@@ -24,8 +24,6 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import DataError
 from .base import BaseDetector, StepContext, check_features
 
-#: 1.4826 x MAD estimates the standard deviation of normally distributed values.
-_MAD_TO_STD = 1.4826
 #: sqrt(pi / 2) x mean absolute deviation estimates the same (used when the MAD is 0).
 _MEAN_AD_TO_STD = 1.2533
 #: Cells of the largest temporary array one vectorised chunk may build.

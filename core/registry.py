@@ -278,7 +278,7 @@ register(MethodSpec(
     (ParamSpec("window", "int", 3000, "Recent patterns kept in memory and compared.", 1, 20000,
                label="Recent patterns remembered"),
      ParamSpec("lags", "int", 1, "Values per feature in a pattern (1 = the latest row alone).", 1, 500),
-     ParamSpec("n_neighbors", "int", 20, "Which neighbour's distance is the score.", 1, 100))))
+     ParamSpec("n_neighbors", "int", 60, "Which neighbour's distance is the score.", 1, 1000))))
 register(MethodSpec(
     "online_forecast", "Online forecast error", "statistical", "windows",
     "Forecasts each value from the ones before it (autoregression updated every step) and scores the surprise.",

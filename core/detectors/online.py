@@ -208,8 +208,9 @@ class SlidingKNNDetector(OnlineDetector):
     lags : int, default 1
         Values per feature in a pattern (1 = the row alone; more compare the shape of the latest
         steps, which did worse on NAB: 64.6 with 4 against 67.9 with 1, after the likelihood).
-    n_neighbors : int, default 20
-        Which neighbour's distance is the score.
+    n_neighbors : int, default 60
+        Which neighbour's distance is the score (a wide neighbourhood: a density estimate that
+        one earlier outlier does not make normal).
     threshold : see :class:`~core.detectors.base.BaseDetector`; the default is mean + 3·std of the
         training scores.
     """
@@ -218,7 +219,7 @@ class SlidingKNNDetector(OnlineDetector):
     default_threshold = "mean_std:k=3"
     _STATE = ("rows", "memory")
 
-    def __init__(self, window: int = 3000, lags: int = 1, n_neighbors: int = 20, threshold=None):
+    def __init__(self, window: int = 3000, lags: int = 1, n_neighbors: int = 60, threshold=None):
         self.window = window
         self.lags = lags
         self.n_neighbors = n_neighbors

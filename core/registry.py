@@ -387,21 +387,21 @@ def format_method_list(members) -> str:
 # Online detectors: they keep learning while the series arrives (adaptive, see core.detectors.online).
 register(MethodSpec(
     "sliding_zscore", "Sliding-window robust z (online)", "statistical", "windows",
-    "Robust z-score of each new value against the median and MAD of the values just before it; keeps learning.",
+    "Robust z-score of each new value against the median and IQR of the values just before it; keeps learning.",
     "online:SlidingRobustZDetector",
-    (ParamSpec("window", "int", 1000, "Past values the median and MAD are taken from.", 2, 100000,
+    (ParamSpec("window", "int", 1000, "Past values the median and interquartile range are taken from.", 2, 100000,
                label="Past values compared (time steps)"),
-     ParamSpec("short_window", "int", 1, "Also score the mean of this many latest values, for small level "
+     ParamSpec("short_window", "int", 3, "Also score the mean of this many latest values, for small level "
                "shifts (1 = off).", 1, 10000)),
     default_scaler="none"))
 register(MethodSpec(
     "sliding_knn", "Sliding-window kNN (online)", "classical", "windows",
     "Distance from the latest pattern of values to its nearest neighbours among recent patterns; keeps learning.",
     "online:SlidingKNNDetector",
-    (ParamSpec("window", "int", 400, "Recent patterns kept in memory and compared.", 1, 20000,
+    (ParamSpec("window", "int", 3000, "Recent patterns kept in memory and compared.", 1, 20000,
                label="Recent patterns remembered"),
-     ParamSpec("lags", "int", 8, "Values per feature in a pattern (1 = the value alone).", 1, 500),
-     ParamSpec("n_neighbors", "int", 3, "Which neighbour's distance is the score.", 1, 100))))
+     ParamSpec("lags", "int", 1, "Values per feature in a pattern (1 = the latest row alone).", 1, 500),
+     ParamSpec("n_neighbors", "int", 60, "Which neighbour's distance is the score.", 1, 1000))))
 register(MethodSpec(
     "online_forecast", "Online forecast error", "statistical", "windows",
     "Forecasts each value from the ones before it (autoregression updated every step) and scores the surprise.",

@@ -2,8 +2,8 @@
 
 Each keeps a small state (the recent values, a memory of recent patterns, or a forecaster's
 coefficients) that every scored step updates. ``fit`` starts from an empty state and runs the
-online rule over the training rows, so the training scores are the scores the rule gave there
-(PyOD's convention: training scores come from the fit). Afterwards:
+online rule over the training rows; the training scores are those rows scored by the state they
+built (as a batch model scores its own training rows). Afterwards:
 
 - :meth:`score_and_learn` scores the next steps in order and keeps what it learned, so a series
   scored in one call or in consecutive pieces gets the same scores (a stream's checkpoint is this
@@ -24,8 +24,6 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import DataError
 from .base import BaseDetector, StepContext, check_features
 
-#: 1.4826 x MAD estimates the standard deviation of normally distributed values.
-_MAD_TO_STD = 1.4826
 #: sqrt(pi / 2) x mean absolute deviation estimates the same (used when the MAD is 0).
 _MEAN_AD_TO_STD = 1.2533
 #: Cells of the largest temporary array one vectorised chunk may build.
@@ -52,8 +50,12 @@ class OnlineDetector(BaseDetector):
 
     # -- the contract ------------------------------------------------------------------------
     def _fit(self, X, y, *, progress, should_stop):
-        per_feature, self.state_ = self._advance(X, self._initial_state(X))
-        self._fit_scores = per_feature.max(axis=1)
+        _, self.state_ = self._advance(X, self._initial_state(X))
+        # The training scores are those of the training rows judged by the state they built, as a
+        # batch model's are: the scores of the online pass itself start from an empty state, and
+        # their first steps (a window of a few values) would make the threshold and a calibration
+        # take every later step for calm.
+        self._fit_scores = self._advance(X, dict(self.state_))[0].max(axis=1)
 
     def _training_scores(self, X):
         scores, self._fit_scores = self._fit_scores, None
@@ -116,19 +118,20 @@ def _spread_floor(X: np.ndarray) -> np.ndarray:
 class SlidingRobustZDetector(OnlineDetector):
     """Robust z-score of each new value against the ``window`` values before it.
 
-    Per feature, the centre is the median and the spread 1.4826 x the MAD of the last ``window``
-    values (the mean absolute deviation when the MAD is 0, as on a mostly flat stretch); the score
-    is ``|x_t - median| / spread``. With ``short_window`` > 1 the mean of the last ``short_window``
-    values (the new one included) is scored too, in standard errors of such a mean
-    (``|mean - median| / (spread / sqrt(short_window))``), which finds small level shifts that no
-    single value reveals; the step's score is the larger of the two. Median and MAD resist the
-    anomalies the window holds, so the window can keep everything it sees.
+    Per feature, the centre is the median and the spread the interquartile range / 1.349 of the
+    last ``window`` values (both exact order statistics, kept up to date in O(log window) per
+    step; on a mostly flat stretch, where the IQR is 0, the mean absolute deviation from the
+    median); the score is ``|x_t - median| / spread``. With ``short_window`` > 1 the mean of the
+    last ``short_window`` values (the new one included) is scored too, in standard errors of such
+    a mean (``|mean - median| / (spread / sqrt(short_window))``), which finds small level shifts
+    that no single value reveals; the step's score is the larger of the two. Median and IQR resist
+    the anomalies the window holds, so the window can keep everything it sees.
 
     Parameters
     ----------
     window : int, default 1000
         Past values the centre and spread are taken from.
-    short_window : int, default 1
+    short_window : int, default 3
         Values averaged for the level-shift score (1 = off).
     threshold : see :class:`~core.detectors.base.BaseDetector`; the default flags robust z > 4.
     """
@@ -136,8 +139,10 @@ class SlidingRobustZDetector(OnlineDetector):
     family = "statistical"
     default_threshold = "fixed:value=4"
     _STATE = ("recent", "floor")
+    #: the interquartile range of a normal distribution, in standard deviations
+    _IQR_TO_STD = 1.349
 
-    def __init__(self, window: int = 1000, short_window: int = 1, threshold=None):
+    def __init__(self, window: int = 1000, short_window: int = 3, threshold=None):
         self.window = window
         self.short_window = short_window
         self.threshold = threshold
@@ -146,46 +151,39 @@ class SlidingRobustZDetector(OnlineDetector):
         return {"recent": np.empty((0, X.shape[1])), "floor": _spread_floor(X)}
 
     def _advance(self, X, state):
+        import pandas as pd
+
         window = self._positive(self.window, "window", 2)
         short = self._positive(self.short_window, "short_window")
         recent, floor = state["recent"], state["floor"]
         n, d = X.shape
-        out = np.zeros((n, d))
-        done = 0
-        while done < n and recent.shape[0] < window:  # the window is still filling: one step at a time
-            out[done] = self._step_scores(recent[None], X[done][None], recent[-(short - 1):][None]
-                                          if short > 1 else None, floor)[0] if recent.shape[0] else 0.0
-            recent = np.vstack([recent, X[done][None]])
-            done += 1
-        if done < n:
-            full = np.vstack([recent, X[done:]])  # recent holds exactly `window` rows here
-            chunk = max(1, _CHUNK_CELLS // (window * d))
-            for first in range(done, n, chunk):
-                last = min(first + chunk, n)
-                # steps first..last-1 of X sit at positions window + (i - done) of `full`
-                start = window + first - done
-                past = np.lib.stride_tricks.sliding_window_view(full[start - window:start + last - first - 1],
-                                                                 window, axis=0)  # (c, d, window)
-                past = np.ascontiguousarray(np.swapaxes(past, 1, 2))
-                short_past = past[:, window - (short - 1):, :] if short > 1 else None
-                out[first:last] = self._step_scores(past, full[start:start + last - first], short_past, floor)
-            recent = full[-window:]
-        return out, {"recent": recent.copy(), "floor": floor}
-
-    @staticmethod
-    def _step_scores(past, values, short_past, floor):
-        """Scores of ``values`` (c, d) against ``past`` (c, L, d); ``short_past``: the values before
-        each one that its short mean averages (c, s-1, d), or None."""
-        centre = np.median(past, axis=1)
-        deviation = np.abs(past - centre[:, None, :])
-        spread = _MAD_TO_STD * np.median(deviation, axis=1)
-        spread = np.where(spread > floor, spread, np.maximum(_MEAN_AD_TO_STD * deviation.mean(axis=1), floor))
-        score = np.abs(values - centre) / spread
-        if short_past is not None and short_past.shape[1] > 0:
-            count = short_past.shape[1] + 1
-            mean = (short_past.sum(axis=1) + values) / count
-            score = np.maximum(score, np.abs(mean - centre) / spread * np.sqrt(count))
-        return score
+        known = recent.shape[0]
+        full = np.vstack([recent, X])
+        # statistics of full[max(0, p - window):p] for each step p of X; rolling index p - 1
+        rolling = pd.DataFrame(full).rolling(window, min_periods=1)
+        rows = slice(known - 1, known - 1 + n) if known else slice(0, n - 1)
+        centre = rolling.median().to_numpy()[rows]
+        spread = (rolling.quantile(0.75).to_numpy()[rows] - rolling.quantile(0.25).to_numpy()[rows]) / self._IQR_TO_STD
+        if not known:  # the very first step has no past: it scores 0
+            centre = np.vstack([X[:1], centre])
+            spread = np.vstack([np.full((1, d), np.inf), spread])
+        flat = ~(spread > floor)
+        if flat.any():  # the mean absolute deviation from the median, over those windows only
+            for i, j in zip(*np.nonzero(flat)):
+                position = known + i
+                past = full[max(0, position - window):position, j]
+                deviation = _MEAN_AD_TO_STD * np.abs(past - centre[i, j]).mean() if past.size else 0.0
+                spread[i, j] = max(deviation, floor[j])
+        out = np.abs(X - centre) / spread
+        if short > 1:
+            padded = np.vstack([np.full((max(0, short - 1 - known), d), np.nan), full[max(0, known - (short - 1)):]])
+            windows = np.lib.stride_tricks.sliding_window_view(padded, short, axis=0)  # (n, d, short)
+            count = (~np.isnan(windows)).sum(axis=2)
+            mean = np.nansum(windows, axis=2) / count
+            out = np.maximum(out, np.abs(mean - centre) / spread * np.sqrt(count))
+        if not known:
+            out[0] = 0.0
+        return out, {"recent": full[-window:].copy(), "floor": floor}
 
     def _check_state(self, state):
         recent = state["recent"]
@@ -205,12 +203,14 @@ class SlidingKNNDetector(OnlineDetector):
 
     Parameters
     ----------
-    window : int, default 400
+    window : int, default 3000
         Recent patterns kept in memory.
-    lags : int, default 8
-        Values per feature in a pattern (1 = the value alone).
-    n_neighbors : int, default 3
-        Which neighbour's distance is the score.
+    lags : int, default 1
+        Values per feature in a pattern (1 = the row alone; more compare the shape of the latest
+        steps, which did worse on NAB: 64.6 with 4 against 67.9 with 1, after the likelihood).
+    n_neighbors : int, default 60
+        Which neighbour's distance is the score (a wide neighbourhood: a density estimate that
+        one earlier outlier does not make normal).
     threshold : see :class:`~core.detectors.base.BaseDetector`; the default is mean + 3·std of the
         training scores.
     """
@@ -219,7 +219,7 @@ class SlidingKNNDetector(OnlineDetector):
     default_threshold = "mean_std:k=3"
     _STATE = ("rows", "memory")
 
-    def __init__(self, window: int = 400, lags: int = 8, n_neighbors: int = 3, threshold=None):
+    def __init__(self, window: int = 3000, lags: int = 1, n_neighbors: int = 60, threshold=None):
         self.window = window
         self.lags = lags
         self.n_neighbors = n_neighbors

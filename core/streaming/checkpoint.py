@@ -33,7 +33,13 @@ def same_model(first: DetectionPipeline, second: DetectionPipeline) -> bool:
             and np.array_equal(first.scaler_.center_, second.scaler_.center_)
             and np.array_equal(first.scaler_.scale_, second.scaler_.scale_)
             and np.array_equal(first.profile_mean_, second.profile_mean_)
-            and np.array_equal(first.detector_.decision_scores_, second.detector_.decision_scores_))
+            and np.array_equal(first.detector_.decision_scores_, second.detector_.decision_scores_)
+            and _calibration(first) == _calibration(second))
+
+
+def _calibration(pipeline: DetectionPipeline):
+    calibration = getattr(pipeline, "calibration_", None)
+    return None if calibration is None else calibration.to_dict()
 
 
 def resume(pipeline: DetectionPipeline, path, *, key=signing.FROM_ENVIRONMENT) -> tuple[DetectionPipeline, bool]:

@@ -31,6 +31,8 @@ class BenchmarkResult:
     score: float  # the benchmark's metric (higher is better)
     params: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    #: the calibration the run used after the method (core.calibration: "likelihood"), or none
+    calibration: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,17 +78,28 @@ BENCHMARKS: dict[str, Benchmark] = {
     "NAB": Benchmark(
         "NAB", "series", "58 one-value series of 1,000-22,000 steps",
         "standard score", "python -m tests.bench.nab --fast",
-        (BenchmarkResult("knn", 59.16),
+        (BenchmarkResult("knn", 70.14, {"n_neighbors": 20}, calibration="likelihood"),
+         BenchmarkResult("one_class_svm", 69.62, calibration="likelihood"),
+         BenchmarkResult("zscore", 69.52, calibration="likelihood"),
+         BenchmarkResult("sliding_knn", 69.15, calibration="likelihood"),
+         BenchmarkResult("knn", 68.32, calibration="likelihood"),
+         BenchmarkResult("iqr", 68.13, calibration="likelihood"),
+         BenchmarkResult("sliding_zscore", 67.86, calibration="likelihood"),
+         BenchmarkResult("online_forecast", 54.31, calibration="likelihood"),
+         BenchmarkResult("knn", 59.16),
          BenchmarkResult("ensemble", 58.34, {"members": "lof + knn + one_class_svm"}),
          BenchmarkResult("zscore", 57.86),
          BenchmarkResult("dense_ae_keras", 56.88),
          BenchmarkResult("iqr", 56.84),
          BenchmarkResult("dense_ae", 56.46),
-         BenchmarkResult("lstm_ae", 54.51, note="a step's score uses later steps"),
+         BenchmarkResult("sliding_knn", 55.53),
+         BenchmarkResult("lstm_ae", 54.51, note="centred windows: a step's score used later steps"),
          BenchmarkResult("one_class_svm", 53.80),
-         BenchmarkResult("conv_ae", 51.02, note="a step's score uses later steps"),
-         BenchmarkResult("windowed_pca", 50.46, note="a step's score uses later steps"),
-         BenchmarkResult("rolling_median", 49.90, note="a step's score uses later steps"),
+         BenchmarkResult("conv_ae", 51.02, note="centred windows: a step's score used later steps"),
+         BenchmarkResult("windowed_pca", 50.46, note="centred windows: a step's score used later steps"),
+         BenchmarkResult("rolling_median", 49.90, note="centred windows: a step's score used later steps"),
+         BenchmarkResult("sliding_zscore", 41.40),
+         BenchmarkResult("online_forecast", 34.27),
          BenchmarkResult("lof", 28.18),
          BenchmarkResult("isolation_forest", 24.08))),
 }
@@ -123,6 +136,7 @@ class Suggestion:
     why: str
     benchmark: str
     rank: int  # the method's rank in that benchmark by its metric
+    calibration: str | None = None  # to use after the method, as in the benchmark run
 
     @property
     def label(self) -> str:
@@ -197,11 +211,14 @@ def suggest(profile: DataProfile) -> Suggestion:
     if profile.missing_share > 0:
         notes.append(f"{100 * profile.missing_share:.1f}% of the feature cells are missing: fill or drop them first")
     why = reason + ("; " + "; ".join(notes) if notes else "") + "."
-    return Suggestion(chosen.method, params, why[0].upper() + why[1:], benchmark.name, benchmark.rank_of(chosen.method))
+    return Suggestion(chosen.method, params, why[0].upper() + why[1:], benchmark.name, benchmark.rank_of(chosen.method),
+                      chosen.calibration)
 
 
 def _ranking_words(benchmark: Benchmark, chosen: BenchmarkResult, usable: list[BenchmarkResult]) -> str:
     where = f"on {benchmark.name} ({benchmark.data})"
+    if chosen.calibration:
+        where += f", with the anomaly {chosen.calibration}"
     if chosen is usable[0]:
         others = usable[1:2]
         versus = f", next {others[0].method} {_figure(others[0].score)}" if others else ""
@@ -216,11 +233,13 @@ def _figure(value: float) -> str:
 
 def table_markdown() -> str:
     """The README's "Which method?" table: every benchmark row the suggestion reads."""
-    lines = ["| benchmark | data | method | parameters | metric | value | note |", "|---|---|---|---|---|---|---|"]
+    lines = ["| benchmark | data | method | parameters | calibration | metric | value | note |",
+             "|---|---|---|---|---|---|---|---|"]
     for benchmark in BENCHMARKS.values():
         for result in benchmark.ranked():
             params = ", ".join(f"{k} = {v}" for k, v in result.params.items())
             value = f"{result.score:.3f}" if result.score <= 1 else f"{result.score:.2f}"
-            lines.append(f"| {benchmark.name} | {benchmark.kind} | `{result.method}` | {params} | {benchmark.metric} "
+            lines.append(f"| {benchmark.name} | {benchmark.kind} | `{result.method}` | {params} "
+                         f"| {result.calibration or ''} | {benchmark.metric} "
                          f"| {value} | {result.note} |")
     return "\n".join(lines)

@@ -21,12 +21,13 @@ def render(prepared) -> None:
     text, button = st.columns([5, 1], vertical_alignment="center")
     text.markdown(f":material/lightbulb: Suggested for this data: **{plain(spec.label)}** — {plain(suggestion.why)}")
     button.button("Use it", key="train_use_suggestion", icon=":material/check:", on_click=_pick,
-                  args=(suggestion.method, suggestion.params), help="Select this method and its parameters below.")
+                  args=(suggestion.method, suggestion.params, suggestion.calibration), help="Select this method and its parameters below.")
 
 
-def _pick(method: str, params: dict) -> None:
+def _pick(method: str, params: dict, calibration: str | None) -> None:
     spec = get_method(method)
-    values = {"train_family": spec.family, f"train_method_{spec.family}": method}
+    values = {"train_family": spec.family, f"train_method_{spec.family}": method,
+              "train_calibration": calibration == "likelihood"}
     for name, value in params.items():
         # a list of methods is a multiselect of their names on the form
         values[f"param_{method}_{name}"] = ([member for member, _ in parse_method_list(value)]

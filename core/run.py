@@ -236,12 +236,11 @@ class ScoredRun:
     # -- explanations --------------------------------------------------------------------------
     def context_rows(self, row: int, pad: int = 0) -> tuple[int, int]:
         """``(lo, hi)``: the rows needed to explain ``row`` (its windows, for a window method), plus ``pad``."""
-        n = self.n_rows
-        reach = 0
-        if self.spec.input_kind == "windows":
-            reach = int(self.params.get("window", self.spec.defaults().get("window", 50)) or 50)
-        reach = max(reach, pad)
-        return max(0, row - reach), min(n, row + reach + 1)
+        context = self.pipeline.step_context()  # the steps a score depends on, as the model declares them
+        lo = max(0, row - max(context.past, pad))
+        hi = min(self.n_rows, row + max(context.future, pad) + 1)
+        # near the start of a series a window model still needs a whole window to score anything
+        return lo, max(hi, min(self.n_rows, lo + context.past + context.future + 1))
 
     def explain(self, row: int) -> dict[str, Any]:
         """Why ``row`` scored what it did: score, flag, part, label and each feature's contribution."""

@@ -28,10 +28,14 @@ from .thresholds import FITTED_ON, PARAMETERS, STRATEGIES, apply_threshold, make
 PARTS = ("fit", "validation", "train", "test", "all")
 
 
+#: a score no finite threshold is below: how a suppressed row enters the flag counts
+_NEVER_ABOVE = -np.finfo(float).max
+
+
 class ScoredPart:
     """Scores of some rows (and their labels, if any), sorted once: metrics at any threshold in O(log n)."""
 
-    def __init__(self, scores, y=None):
+    def __init__(self, scores, y=None, never_flagged=None):
         scores = np.asarray(scores, dtype=float).ravel()
         if scores.size == 0:
             raise DataError("There are no scored rows to show (the test part is empty).")
@@ -40,9 +44,11 @@ class ScoredPart:
         labelled = y is not None and np.asarray(y).size == scores.size
         self.scores = scores
         self.y = np.asarray(y).astype(int).ravel() if labelled else None
-        self.sweep = ThresholdSweep(self.y, scores) if labelled else None
+        # rows a suppression rule drops count as flagged at no threshold; the ranking keeps their scores
+        flagging = scores if never_flagged is None else np.where(never_flagged, _NEVER_ABOVE, scores)
+        self.sweep = ThresholdSweep(self.y, flagging) if labelled else None
         self.ranking = ranking_metrics(self.y, scores) if labelled else {"roc_auc": None, "pr_auc": None}
-        self._sorted = self.sweep.sorted_scores if self.sweep is not None else np.sort(scores, kind="mergesort")
+        self._sorted = self.sweep.sorted_scores if self.sweep is not None else np.sort(flagging, kind="mergesort")
 
     @property
     def labelled(self) -> bool:
@@ -119,7 +125,7 @@ class ScoredRun:
             self.validation_mask = np.zeros_like(self.test_mask, dtype=bool)
         if self.time is None and self.dataset is not None and getattr(self.dataset, "is_series", False):
             self.time = self.dataset.time
-        self._parts: dict[str, ScoredPart] = {}
+        self._parts: dict[tuple, ScoredPart] = {}
 
     # -- what the run is -----------------------------------------------------------------------
     @property
@@ -158,10 +164,21 @@ class ScoredRun:
 
     def part(self, name: str = "test") -> ScoredPart:
         """The scores (and labels) of one part, sorted once and kept for fast threshold moves."""
-        if name not in self._parts:
+        key = (name, repr(self.suppression_rules))  # a rule added or removed changes what is flagged
+        if key not in self._parts:
             mask = self.rows(name)
-            self._parts[name] = ScoredPart(self.scores[mask], None if self.y is None else self.y[mask])
-        return self._parts[name]
+            dropped = self._suppressed()
+            self._parts[key] = ScoredPart(self.scores[mask], None if self.y is None else self.y[mask],
+                                          None if dropped is None else dropped[mask])
+        return self._parts[key]
+
+    def _suppressed(self) -> np.ndarray | None:
+        """Rows the suppression rules drop from the flags (None without rules)."""
+        if not self.suppression_rules or self.dataset is None:
+            return None
+        from .verdicts import suppressed
+
+        return np.asarray(suppressed(self.suppression_rules, self.dataset), dtype=bool)
 
     # -- thresholds ----------------------------------------------------------------------------
     def threshold_at(self, strategy) -> float:
@@ -217,10 +234,9 @@ class ScoredRun:
     def flags(self, threshold: float | None = None) -> np.ndarray:
         """0/1 flag of every row at ``threshold`` (default: the run's), less the rows its suppression rules drop."""
         flagged = apply_threshold(self.scores, self.threshold if threshold is None else threshold)
-        if self.suppression_rules and self.dataset is not None:
-            from .verdicts import suppressed
-
-            flagged[suppressed(self.suppression_rules, self.dataset)] = 0
+        dropped = self._suppressed()
+        if dropped is not None:
+            flagged[dropped] = 0
         return flagged
 
     def metrics_at(self, threshold: float | None = None, part: str = "test") -> dict:

@@ -103,6 +103,12 @@ def test_a_false_alarm_becomes_a_rule_that_drops_similar_flags_and_can_be_remove
     assert np.array_equal(after, flags * ~suppressed(reopened.suppression_rules, reopened.dataset))
     assert [r["id"] for r in store.suppression_rules(run.run_id)] == [rule_id]
     assert len(reopened.events_at()) < len(run.events_at())
+    # the counts behind every metric follow the rule at any threshold; the ranking keeps the raw scores
+    test = reopened.test_mask
+    for threshold in (reopened.threshold, 0.5 * reopened.threshold):
+        assert reopened.metrics_at(threshold)["n_flagged"] == int(reopened.flags(threshold)[test].sum())
+    assert reopened.metrics_at()["n_flagged"] < run.metrics_at()["n_flagged"]
+    assert reopened.metrics_at()["roc_auc"] == run.metrics_at()["roc_auc"]
     store.delete_suppression_rule(run.run_id, rule_id)
     assert store.suppression_rules(run.run_id) == []
     assert np.array_equal(store.load_run(run.run_id).flags(), apply_threshold(run.scores, run.threshold))

@@ -336,7 +336,7 @@ class WindowedSeries:
         return max(self.min_train_rows, int(self.window) + 1 if int(self.window) else self.smallest_window)
 
     def _min_score_rows(self) -> int:
-        return max(1, self._window())
+        return 1  # a series shorter than the window is refused by window_starts, in the window's words
 
     def _window_state(self) -> dict[str, Any]:
         return {"window_": int(self.window_), "window_note_": str(self.window_note_)}

@@ -79,9 +79,6 @@ class RollingMedianDetector(WindowedSeries, BaseDetector):
             return StepContext(past=window // 2, future=(window - 1) // 2)
         return StepContext(past=window - 1, future=0)
 
-    def _min_score_rows(self) -> int:
-        return 1  # a median of whatever steps there are
-
     def _residuals(self, X: np.ndarray) -> np.ndarray:
         return np.abs(X - rolling_median(X, self._window(), centred=self.context == CENTRED))
 

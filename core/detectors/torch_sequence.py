@@ -219,11 +219,11 @@ class LSTMAutoencoderDetector(_WindowAutoencoderDetector):
         Dropout between stacked LSTM layers.
     """
 
-    def __init__(self, window: int = 0, context: str = "causal", stride: int = 1, hidden_size: int = 64, latent_size: int = 32,
-                 num_layers: int = 2, dropout: float = 0.2, epochs: int = 50, batch_size: int = 32,
-                 learning_rate: float = 1e-3, patience: int = 5, validation_fraction: float = 0.1,
-                 time_budget: float = DEFAULT_TIME_BUDGET_S, random_state: int = 0, device: str = "auto",
-                 threshold=None):
+    def __init__(self, window: int = 0, context: str = "causal", stride: int = 1, hidden_size: int = 64,
+                 latent_size: int = 32, num_layers: int = 2, dropout: float = 0.2, epochs: int = 50,
+                 batch_size: int = 32, learning_rate: float = 1e-3, patience: int = 5,
+                 validation_fraction: float = 0.1, time_budget: float = DEFAULT_TIME_BUDGET_S,
+                 random_state: int = 0, device: str = "auto", threshold=None):
         self.window = window
         self.context = context
         self.stride = stride
@@ -267,9 +267,9 @@ class ConvAutoencoderDetector(_WindowAutoencoderDetector):
     kernel_size : int, default 7
     """
 
-    def __init__(self, window: int = 0, context: str = "causal", stride: int = 1, channels: int = 32, kernel_size: int = 7,
-                 epochs: int = 50, batch_size: int = 64, learning_rate: float = 1e-3, patience: int = 5,
-                 validation_fraction: float = 0.1, time_budget: float = DEFAULT_TIME_BUDGET_S,
+    def __init__(self, window: int = 0, context: str = "causal", stride: int = 1, channels: int = 32,
+                 kernel_size: int = 7, epochs: int = 50, batch_size: int = 64, learning_rate: float = 1e-3,
+                 patience: int = 5, validation_fraction: float = 0.1, time_budget: float = DEFAULT_TIME_BUDGET_S,
                  random_state: int = 0, device: str = "auto", threshold=None):
         self.window = window
         self.context = context

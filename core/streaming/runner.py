@@ -237,6 +237,7 @@ class StreamRunner:
         names = self.parser.feature_names
         with_id = self.parser.id_field is not None
         base = self._seq
+        scores = self.scorer.push(parsed.X)  # first: if scoring fails, nothing of this batch waits
         for row, position in enumerate(parsed.positions):
             record = {"type": "score", "seq": base + position, "time": _plain(parsed.times[row]),
                       "arrived": arrival(position), "score": None, "flag": None,
@@ -245,7 +246,7 @@ class StreamRunner:
             if with_id:
                 record["id"] = _plain(parsed.ids[row])
             self._waiting.append((position, record))
-        output, counts = self._settle(self.scorer.push(parsed.X), base)
+        output, counts = self._settle(scores, base)
         for error in parsed.errors:
             record = {"type": "error", "seq": base + error.position, "arrived": arrival(error.position),
                       "error": error.reason, "raw": error.raw}
@@ -259,12 +260,20 @@ class StreamRunner:
         output.sort(key=lambda pair: pair[0])
         self._seq += parsed.size
         records = [record for _, record in output]
-        for sink in self.sinks:
-            sink.write(records)
+        settled = counts.pop("settled")
+        try:
+            for sink in self.sinks:
+                sink.write(records)
+        except BaseException:  # this batch is counted as not written by handle(); so are earlier
+            # records settled with it, and those of it still waiting leave the queue with it
+            earlier = sum(record["seq"] < base for record in settled)
+            self._waiting = deque(pair for pair in self._waiting if pair[1]["seq"] < base)
+            self.stats.add_batch(received=0, dropped={NOT_WRITTEN: earlier}, waiting=len(self._waiting))
+            raise
         if self.checkpoint is not None and parsed.positions:  # before the source acknowledges the batch
             checkpoints.save(self.pipeline, self.checkpoint, key=self.key)
         written = time.time()
-        latencies = [written - record["arrived"] for record in counts.pop("settled")[-200:]]
+        latencies = [written - record["arrived"] for record in settled[-200:]]
         return {**counts, "malformed": len(parsed.errors), "dropped": {DUPLICATE: len(parsed.duplicates)},
                 "latencies": latencies}
 
@@ -303,9 +312,13 @@ class StreamRunner:
             return
         output, counts = self._settle(self.scorer.finish(), self._seq)
         records = [record for _, record in sorted(output, key=lambda pair: pair[0])]
-        for sink in self.sinks:
-            sink.write(records)
-        counts.pop("settled")
+        settled = counts.pop("settled")
+        try:
+            for sink in self.sinks:
+                sink.write(records)
+        except BaseException:
+            self.stats.add_batch(received=0, dropped={NOT_WRITTEN: len(settled)}, waiting=0)
+            raise
         self.stats.add_batch(received=0, **counts)
 
     def _track_event(self, record: dict) -> dict | None:

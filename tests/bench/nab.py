@@ -7,7 +7,8 @@
 
 Protocol, per series (all 58 by default): a :class:`~core.pipeline.DetectionPipeline` (the
 method's default scaler and parameters) is fitted on NAB's probationary period, the first
-``min(15%, 750)`` rows, which NAB leaves unscored for exactly this; then every row is scored. A
+``min(15%, 750)`` rows, which NAB leaves unscored for exactly this; those rows keep the scores
+the fit gave them (PyOD's training scores) and every later row is scored. A
 detector that declares itself adaptive (``step_context().adaptive``) scores the rows after the
 probationary period in order with ``score_and_learn``, so it keeps learning as NAB's detectors do.
 

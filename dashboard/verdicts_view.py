@@ -38,7 +38,20 @@ def _store_for(run):
 
 
 def _annotations(run) -> pd.DataFrame:
-    return state.workspace().annotations(run.run_id)
+    """The run's verdicts: read afresh on every full page run (the workspace is shared, so others'
+    verdicts show on the next one), and reused by a fragment's rerun (a threshold move redraws the
+    row and event forms, which need not query the database each time)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    kept = run.cache.get("annotations")
+    if kept is None or not (ctx is not None and ctx.fragment_ids_this_run):
+        kept = run.cache["annotations"] = state.workspace().annotations(run.run_id)
+    return kept
+
+
+def _forget_annotations(run) -> None:
+    run.cache.pop("annotations", None)
 
 
 def _where(run, item) -> str:
@@ -73,6 +86,7 @@ def _form(run, *, key: str, row: int | None = None, event: tuple[int, int] | Non
     if c3.button("Save verdict", key=f"{key}_save", icon=":material/rate_review:", width="stretch"):
         try:
             store.annotate(run.run_id, verdict, row=row, event=event, note=note, author=state.analyst())
+            _forget_annotations(run)
         except CoreError as error:
             st.error(plain(str(error)))
             return
@@ -141,6 +155,7 @@ def _remove_rule(run, rule_id: int) -> None:
 def _delete(run, annotation_id: int) -> None:
     try:
         state.workspace().delete_annotation(annotation_id)
+        _forget_annotations(run)
     except CoreError as error:
         state.notice(str(error), "error")
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the test suite needs: Chromium for the browser tests, a Java runtime for Spark,
-# Mosquitto for the MQTT streaming tests, PostgreSQL's server for the workspace tests. Installs only what is missing; needs root (or sudo).
+# Mosquitto for the MQTT streaming tests, PostgreSQL's server for the workspace tests.
+# Installs only what is missing; needs root (or sudo).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)

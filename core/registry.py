@@ -169,6 +169,9 @@ _CONTEXT = ParamSpec(
     "causal: a step is scored from the steps up to it, so its score is final the moment it arrives (streams, "
     "live data, NAB); centred: from the steps on both sides, for offline analysis, and a stream gives each "
     "score as many steps late as the window looks ahead.", choices=("causal", "centred"))
+#: the subsequence neighbour methods keep at most this many training windows (evenly spaced)
+_MAX_TRAIN_WINDOWS = ParamSpec("max_train_windows", "int", 20000, "Training windows kept (evenly spaced) above this.",
+                               100, 1000000, log=True)
 _STRIDE = ParamSpec("stride", "int", 1, "Step between training windows (scoring always uses every window).", 1, 1000)
 #: the sequence models' training-time budget (core.detectors.deep_common.DEFAULT_TIME_BUDGET_S)
 _TIME_BUDGET = ParamSpec("time_budget", "float", 40.0,
@@ -259,16 +262,14 @@ register(MethodSpec(
     "subsequence:WindowedKNNDetector",
     (_WINDOW, _CONTEXT,
      ParamSpec("n_neighbors", "int", 5, "Number of neighbouring windows.", 1, 1000),
-     ParamSpec("max_train_windows", "int", 20000, "Training windows kept (evenly spaced) above this.",
-               100, 1000000, log=True))))
+     _MAX_TRAIN_WINDOWS)))
 register(MethodSpec(
     "windowed_lof", "Windowed Local Outlier Factor", "classical", "windows",
     "How much sparser a sliding window's neighbourhood is than its neighbours' (subsequence LOF, scikit-learn).",
     "subsequence:WindowedLOFDetector",
     (_WINDOW, _CONTEXT,
      ParamSpec("n_neighbors", "int", 20, "Neighbouring windows used for the local density.", 1, 1000),
-     ParamSpec("max_train_windows", "int", 20000, "Training windows kept (evenly spaced) above this.",
-               100, 1000000, log=True))))
+     _MAX_TRAIN_WINDOWS)))
 register(MethodSpec(
     "matrix_profile", "Matrix profile (discords)", "classical", "windows",
     "z-normalised distance of each window to its most similar normal training window (stumpy); "

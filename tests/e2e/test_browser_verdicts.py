@@ -61,7 +61,13 @@ def _mark_event(page, index: int, verdict: str, note: str) -> None:
     events = page.get_by_test_id("stDataFrame").first
     _select_row(page, events, index)
     form = page.get_by_text("Verdict on this event")
-    form.wait_for()
+    form.first.wait_for()
+    # while the fragment reruns, the previous run's form can still be on the page beside the new one
+    for _ in range(100):
+        if form.count() == 1:
+            break
+        page.wait_for_timeout(100)
+    assert form.count() == 1, "one verdict form for the selected event"
     page.get_by_test_id("stRadio").filter(has_text="Verdict on this event").get_by_text(verdict, exact=True).click()
     idle(page)
     page.get_by_placeholder("why (optional)").first.fill(note)

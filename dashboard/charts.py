@@ -1,8 +1,9 @@
 """Plotly figure builders: plain arrays and frames in, a figure out (no Streamlit, no models).
 
 Every builder is a pure function so that it can be unit-tested and reused by the HTML report.
-Long inputs are decimated (see :mod:`dashboard.compute`) and drawn with WebGL traces, so a
-million scored rows stay interactive in the browser.
+Long inputs are decimated (see :mod:`dashboard.compute`), so a million scored rows stay
+interactive in the browser. Lines are SVG paths; markers are SVG up to :data:`SVG_MAX_MARKERS`
+in a figure and WebGL beyond (:func:`marker_trace_type`).
 """
 
 from __future__ import annotations
@@ -27,14 +28,43 @@ MUTED = "#9ca3af"
 TEMPLATE = "plotly_white"  # used by the HTML report
 #: Most shaded windows drawn on a series (more would make the chart sluggish).
 MAX_SHAPES = 150
+#: Most markers one figure draws as SVG elements; more are drawn with WebGL. Measured in headless
+#: Chromium (WebGL in software, as on a machine without a GPU): 2,000 markers take 0.12 s as SVG
+#: and 0.30 s with WebGL, 5,000 take 0.35 s either way, 20,000 take 1.3 s and 0.6 s. Lines are
+#: always SVG: a line of 4,000 points takes 0.06 s as an SVG path against 0.7 s with WebGL (and
+#: 100,000 points 0.1 s against 4 s), and WebGL charts made the Results page wait seconds.
+SVG_MAX_MARKERS = 5000
+
+
+def marker_trace_type(n_markers: int) -> str:
+    """The trace type for a figure's markers: ``scatter`` (SVG) when it draws at most
+    :data:`SVG_MAX_MARKERS` of them in all, else ``scattergl`` (WebGL)."""
+    return "scatter" if n_markers <= SVG_MAX_MARKERS else "scattergl"
+
+
+#: Margins (px) that fit the usual y tick labels and axis title, and x tick labels and title.
+CHART_MARGIN_LEFT, CHART_MARGIN_BOTTOM = 84, 68
+
+
+def _margins(title: bool, left: int = CHART_MARGIN_LEFT, bottom: int = CHART_MARGIN_BOTTOM) -> dict:
+    """A chart's margins in Streamlit's theme, whose axes grow the margins to fit their labels.
+
+    Set as wide as the labels usually need, the chart is laid out once; set narrower, plotly.js
+    lays it out, finds that the labels do not fit and draws it all again (twice the work).
+    """
+    return dict(l=left, r=10, t=48 if title else 40, b=bottom)
 
 
 def _layout_dict(title: str | None = None, height: int = 360, **extra) -> dict:
     """Common layout. No template here: Streamlit applies its theme, the HTML report applies
     ``plotly_white`` (a template costs validation time on every threshold change)."""
-    layout = dict(height=height, margin=dict(l=10, r=10, t=48 if title else 16, b=10),
+    # datarevision: Streamlit draws each chart twice when it appears (once more to apply its theme);
+    # a fixed revision tells plotly.js that the data arrays of that second drawing are unchanged,
+    # which saves recomputing them. New data always arrives as a new chart element (Streamlit's id
+    # of a chart includes its figure), drawn from scratch, so the revision never hides a change.
+    layout = dict(height=height, margin=_margins(bool(title)),
                   legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-                  hovermode="closest")
+                  hovermode="closest", datarevision=1)
     if title:
         layout["title"] = dict(text=title, x=0.0, xanchor="left", font=dict(size=15))
     layout.update(extra)
@@ -158,7 +188,7 @@ def distributions(frame: pd.DataFrame, columns: Sequence[str], label: str | None
 
 def series_preview(time: pd.Series | np.ndarray, frame: pd.DataFrame, columns: Sequence[str],
                    label: np.ndarray | None = None) -> go.Figure:
-    """The chosen columns over time (decimated, WebGL), labelled anomalies marked."""
+    """The chosen columns over time (decimated), labelled anomalies marked."""
     columns = list(columns)[:8]
     if not columns:
         return empty_figure("Choose one or more numeric columns to plot.")
@@ -168,15 +198,16 @@ def series_preview(time: pd.Series | np.ndarray, frame: pd.DataFrame, columns: S
     x = np.asarray(time)[index]
     fig = make_subplots(rows=len(columns), cols=1, shared_xaxes=True, vertical_spacing=0.03,
                         subplot_titles=None)
+    where = np.flatnonzero(keep[index]) if keep is not None else np.array([], dtype=int)
+    markers = marker_trace_type(where.size * len(columns))
     for i, column in enumerate(columns):
-        fig.add_trace(go.Scattergl(x=x, y=values[index, i], mode="lines", name=column,
-                                   line=dict(width=1, color=NORMAL)), row=i + 1, col=1)
+        fig.add_trace(go.Scatter(x=x, y=values[index, i], mode="lines", name=column,
+                                 line=dict(width=1, color=NORMAL)), row=i + 1, col=1)
         fig.update_yaxes(title_text=column, row=i + 1, col=1)
-        if keep is not None and keep.any():
-            where = np.flatnonzero(keep[index])
-            fig.add_trace(go.Scattergl(x=x[where], y=values[index, i][where], mode="markers", name="labelled anomaly",
-                                       marker=dict(color=ANOMALY, size=5), showlegend=i == 0,
-                                       legendgroup="labelled"), row=i + 1, col=1)
+        if where.size:
+            fig.add_trace(dict(type=markers, x=x[where], y=values[index, i][where], mode="markers",
+                               name="labelled anomaly", marker=dict(color=ANOMALY, size=5), showlegend=i == 0,
+                               legendgroup="labelled"), row=i + 1, col=1)
     return _layout(fig, height=max(260, 170 * len(columns)))
 
 
@@ -227,7 +258,7 @@ def reconstruction(x: np.ndarray, recon: np.ndarray, feature_names: Sequence[str
                              marker=dict(color="rgba(239,68,68,0.45)", size=12, symbol="square")))
     if len(names) > 20:
         fig.update_xaxes(showticklabels=len(names) <= 60)
-    return _layout(fig, title, height=360, legend=_below_legend())
+    return _layout(fig, title, height=360, legend=_below_legend(), margin=_margins(bool(title), bottom=100))
 
 
 def _comparable(mean: np.ndarray, std: np.ndarray) -> bool:
@@ -273,7 +304,7 @@ def profile(x: np.ndarray, mean: np.ndarray, std: np.ndarray, feature_names: Seq
             fig.add_trace(go.Scatter(x=[names[i] for i in where], y=x[where], mode="markers",
                                      name="outside the band", marker=dict(color=ANOMALY, size=7)))
     fig.update_yaxes(title_text=unit)
-    return _layout(fig, title, height=360, legend=_below_legend())
+    return _layout(fig, title, height=360, legend=_below_legend(), margin=_margins(bool(title), bottom=100))
 
 
 def band_over_time(x, values: np.ndarray, mean: float, std: float, name: str, title: str = "") -> go.Figure:
@@ -350,7 +381,7 @@ def contributions(values: np.ndarray, feature_names: Sequence[str], top: int = 1
 def score_scatter(scores: np.ndarray, y: np.ndarray | None, threshold: float, x=None,
                   x_title: str = "test row", title: str = "Anomaly score per row", time_axis: bool = False,
                   log_y: bool = False) -> go.Figure:
-    """Score per row coloured by true class, with the threshold line (WebGL; long inputs decimated)."""
+    """Score per row coloured by true class, with the threshold line (long inputs decimated)."""
     scores = np.asarray(scores, dtype=float)
     x = np.arange(scores.size) if x is None else np.asarray(x)
     classes = [("normal", NORMAL, np.ones(scores.size, bool) if y is None else np.asarray(y) == 0)]
@@ -363,8 +394,11 @@ def score_scatter(scores: np.ndarray, y: np.ndarray | None, threshold: float, x=
             continue
         part = scores[where]
         keep = decimate(part, apply_threshold(part, threshold).astype(bool))
-        traces.append(dict(type="scattergl", x=x[where[keep]], y=part[keep], mode="markers",
+        traces.append(dict(x=x[where[keep]], y=part[keep], mode="markers",
                            name=name if y is not None else "score", marker=dict(color=colour, size=4, opacity=0.7)))
+    markers = marker_trace_type(sum(len(trace["x"]) for trace in traces))
+    for trace in traces:
+        trace["type"] = markers
     xaxis = dict(title=dict(text=x_title))
     if time_axis:
         xaxis["type"] = "date"
@@ -374,7 +408,9 @@ def score_scatter(scores: np.ndarray, y: np.ndarray | None, threshold: float, x=
         # one tick per power of ten: plotly's default log ticks ("5 2 5 100µ") crowd a short axis
         yaxis.update(type="log", title=dict(text="score (log scale)"), dtick=1, exponentformat="power")
         label_at = float(np.log10(threshold))  # annotations on a log axis take log10 positions, shapes do not
-    layout = _layout_dict(title, 340, xaxis=xaxis, yaxis=yaxis, shapes=[_line_shape(threshold, vertical=False)],
+    layout = _layout_dict(title, 340, xaxis=xaxis, yaxis=yaxis, margin=_margins(bool(title), bottom=84 if time_axis else
+                                                                                 CHART_MARGIN_BOTTOM),
+                          shapes=[_line_shape(threshold, vertical=False)],
                           annotations=[_line_label(label_at, f"threshold {threshold:.4g}", vertical=False)])
     return _figure(traces, layout)
 
@@ -436,7 +472,8 @@ def confusion_matrix(tn: int, fp: int, fn: int, tp: int) -> go.Figure:
                  y=["true normal", "true anomaly"], text=text, texttemplate="%{text}", textfont=dict(size=16),
                  colorscale="Blues", zmin=0, zmax=1, showscale=False,
                  hovertemplate="%{y}, %{x}: %{text}<extra></extra>")
-    layout = _layout_dict("Confusion matrix (test part)", 320, yaxis=dict(autorange="reversed"))
+    layout = _layout_dict("Confusion matrix (test part)", 320, yaxis=dict(autorange="reversed"),
+                          margin=_margins(True, left=96))  # "true anomaly" is wider than numbers
     return go.Figure(data=[trace], layout=layout)
 
 
@@ -609,10 +646,10 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
                                fill="toself", fillcolor=colour, opacity=opacity, line=dict(width=0),
                                hoverinfo="skip", name=label, legendgroup=label, showlegend=panel == 0))
         colour = "#374151" if is_score else palette[panel % len(palette)]
-        traces.append(dict(type="scattergl", x=xi, y=column[index], xaxis="x", yaxis=f"y{axis}", mode="lines",
+        traces.append(dict(type="scatter", x=xi, y=column[index], xaxis="x", yaxis=f"y{axis}", mode="lines",
                            name=name, line=dict(width=1, color=colour)))
         if where.size:
-            traces.append(dict(type="scattergl", x=xi[where], y=column[index[where]], xaxis="x", yaxis=f"y{axis}",
+            traces.append(dict(type=marker_trace_type(where.size * n_panels), x=xi[where], y=column[index[where]], xaxis="x", yaxis=f"y{axis}",
                                mode="markers", name="flagged", legendgroup="flagged", showlegend=panel == 0,
                                marker=dict(color=FLAGGED, size=6 if not is_score else 5)))
         if is_score:
@@ -625,5 +662,7 @@ def series_with_scores(x, values: np.ndarray, feature_names: Sequence[str], scor
         xaxis["range"] = list(zoom)
     layout = _layout_dict(None, height or 220 + 150 * n_panels, xaxis=xaxis, shapes=shapes, annotations=annotations,
                           dragmode=dragmode, selectdirection="h", **layout_axes)
+    if dragmode in ("select", "lasso"):  # the click mode Streamlit sets for it: said here, it is not drawn twice more
+        layout["clickmode"] = "event"
     layout["legend"] = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0)  # clear of the toolbar
     return _figure(traces, layout)

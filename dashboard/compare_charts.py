@@ -60,8 +60,8 @@ def score_overlay(x, scores: pd.DataFrame, names: Sequence[str], thresholds: Seq
     fig = go.Figure()
     for i, name in enumerate(names):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
-        fig.add_trace(go.Scattergl(x=x[keep], y=values[keep, i], mode="lines", name=_short(name),
-                                   line=dict(color=colour, width=1.2)))
+        fig.add_trace(go.Scatter(x=x[keep], y=values[keep, i], mode="lines", name=_short(name),
+                                 line=dict(color=colour, width=1.2)))  # SVG: see charts.SVG_MAX_MARKERS
         fig.add_hline(y=float(thresholds[i]), line=dict(color=colour, dash="dot", width=1))
     if label_spans is not None:
         for start, end in list(zip(*label_spans))[:150]:

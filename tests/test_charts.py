@@ -124,13 +124,30 @@ def test_best_f1_needs_held_out_rows(scored):
         run.threshold_at("best_f1")
 
 
-def test_figures_are_built_with_webgl_for_long_inputs(scored):
+def test_markers_are_svg_for_short_inputs_and_webgl_for_long_ones(scored):
     scores, y = scored
+    short = charts.score_scatter(scores, y, 2.0)
+    assert sum(len(t.x) for t in short.data) <= charts.SVG_MAX_MARKERS
+    assert {t.type for t in short.data} == {"scatter"}
     long_scores = np.tile(scores, 50)
     fig = charts.score_scatter(long_scores, np.tile(y, 50), 2.0)
-    assert all(isinstance(t, go.Scattergl) for t in fig.data)
-    assert sum(len(t.x) for t in fig.data) < 20_000
+    drawn = sum(len(t.x) for t in fig.data)
+    assert charts.SVG_MAX_MARKERS < drawn < 20_000
+    assert {t.type for t in fig.data} == {"scattergl"}  # one kind per figure: one layer of markers
     assert any(shape.type == "line" and shape.y0 == 2.0 for shape in fig.layout.shapes)
+
+
+def test_lines_are_svg_paths_at_any_length():
+    n = 200_000
+    x = np.arange(n, dtype=float)
+    values = np.sin(x / 100)[:, None]
+    fig = charts.series_with_scores(x, values, ["v"], np.abs(values[:, 0]), 0.5)
+    lines = [t for t in fig.data if t.mode == "lines" and t.fill != "toself"]
+    assert lines and {t.type for t in lines} == {"scatter"}
+    flagged = next(t for t in fig.data if t.name == "flagged")
+    assert flagged.type == "scattergl"  # half the series scores above 0.5: thousands of markers
+    preview = charts.series_preview(x, pd.DataFrame({"v": values[:, 0]}), ["v"], label=values[:, 0] > 0.99)
+    assert {t.type for t in preview.data if t.mode == "lines"} == {"scatter"}
 
 
 def test_confusion_matrix_shows_counts():
@@ -216,7 +233,7 @@ def test_series_chart_has_one_panel_per_feature_plus_score():
     assert {t.xaxis for t in fig.data} == {"x"}  # one shared time axis: zooming one panel zooms all
     shaded = [t for t in fig.data if t.fill == "toself"]
     assert len(shaded) == 9  # training range, labelled windows and events on each of the three panels
-    assert sum(len(t.x) for t in fig.data if t.type == "scattergl") < 20_000
+    assert sum(len(t.x) for t in fig.data if t.fill != "toself") < 20_000
 
 
 def test_empty_inputs_give_messages_not_errors():
@@ -252,12 +269,12 @@ def test_a_zoomed_range_is_drawn_at_full_resolution():
     values[50_300:50_400] = np.linspace(3.0, 0.0, 100)  # ... then a ramp: the whole-series view keeps neither
     scores = np.abs(values)
     whole = charts.series_with_scores(x, values[:, None], ["v"], scores, 10.0)
-    line = next(t for t in whole.data if t.type == "scattergl" and t.name == "v")
+    line = next(t for t in whole.data if t.mode == "lines" and t.name == "v")
     shown = np.isin(x[49_900:50_500], np.asarray(line.x))
     assert shown.mean() < 0.5  # decimated
     zoom = (x[49_900], x[50_499])
     zoomed = charts.series_with_scores(x, values[:, None], ["v"], scores, 10.0, zoom=zoom)
-    line = next(t for t in zoomed.data if t.type == "scattergl" and t.name == "v")
+    line = next(t for t in zoomed.data if t.mode == "lines" and t.name == "v")
     assert np.isin(x[49_900:50_500], np.asarray(line.x)).all()  # every reading of the view
     assert list(zoomed.layout.xaxis.range) == list(zoom)
     assert len(line.x) < 20_000  # the rest of the series stays decimated

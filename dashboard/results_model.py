@@ -78,10 +78,11 @@ def events_at(ctx: ResultContext, threshold: float, min_gap: int = 0) -> pd.Data
 
 
 def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_gap: int = 0,
-                      dragmode: str = "zoom", features=None, curves: bool = True) -> dict:
+                      dragmode: str = "zoom", features=None, curves: bool = True, metrics: dict | None = None) -> dict:
     """Metrics, events and every figure that depends on ``threshold``.
 
     ``curves=False`` leaves out the confusion matrix and the ROC and PR curves (their tab is closed).
+    ``metrics``: ``ctx.view.at(threshold)`` when the caller has it already.
 
     Returns
     -------
@@ -90,7 +91,7 @@ def threshold_figures(ctx: ResultContext, threshold: float, *, zoom=None, min_ga
         (name -> plotly Figure).
     """
     view = ctx.view
-    metrics = view.at(threshold)
+    metrics = view.at(threshold) if metrics is None else metrics
     figures = {}
     if ctx.is_series:
         events = events_at(ctx, threshold, min_gap)

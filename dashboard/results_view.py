@@ -126,9 +126,12 @@ def _threshold_section(run: state.Run) -> None:
     # only the open tab is drawn (opening the other reruns this fragment): the closed tab's figures
     # were a third of the server's work on every threshold move
     curves_open = ctx.view.labelled and st.session_state.get(RESULT_TABS) == CURVES_TAB
+    # the cards go to the browser before the figures are built: it shows them while the charts,
+    # its slowest work, are still on their way
+    metrics = ctx.view.at(threshold)
+    _cards(metrics, ctx.view.at(run.threshold), ctx.view.labelled)
     out = threshold_figures(ctx, threshold, zoom=zoom, min_gap=gap, dragmode="select", features=features,
-                            curves=curves_open)
-    _cards(out["metrics"], ctx.view.at(run.threshold), ctx.view.labelled)
+                            curves=curves_open, metrics=metrics)
     figures = out["figures"]
     if ctx.is_series:
         _series(run, ctx, figures["series"], out["events"], threshold)

@@ -149,8 +149,10 @@ def find_job(job_id: str) -> "TrainingJob | None":
 class TrainingJob:
     """Run :func:`core.experiment.run_experiment` on a thread and record how it went.
 
-    ``id`` names the job (and the run it becomes); :meth:`when_done` registers a callable that gets
-    the result on the training thread as soon as there is one (to save it, whoever is watching).
+    ``id`` names the job (and the run it becomes); :meth:`when_done` registers callables that get
+    the result on the training thread as soon as there is one (to name it, then save it, whoever is
+    watching). The job is :attr:`done` once its outcome is known, before that saving ends: a page
+    shows the result at once, and the thread stays :attr:`running` until the result is saved.
     ``context`` holds what the page that started the job needs to pick it up again.
     """
 
@@ -159,7 +161,9 @@ class TrainingJob:
         self.id = uuid.uuid4().hex
         self.context: dict[str, Any] = {}
         self._on_result: Callable[[Any], None] | None = None
+        self._prepare: Callable[[Any], None] | None = None
         self._delivered = False
+        self._outcome = threading.Event()  # set once result, error or cancellation is known
         self._result_lock = threading.Lock()
         self.progress: list[tuple[int, int, float | None, float | None]] = []
         self.stop_event = threading.Event()
@@ -183,14 +187,28 @@ class TrainingJob:
     def cancel(self) -> None:
         self.stop_event.set()
 
-    def when_done(self, on_result: Callable[[Any], None]) -> None:
-        """Call ``on_result(result)`` once a result exists: on the training thread, or now if it already does."""
+    def when_done(self, on_result: Callable[[Any], None], prepare: Callable[[Any], None] | None = None) -> None:
+        """Call ``on_result(result)`` once a result exists: on the training thread, or now if it already does.
+
+        ``prepare(result)`` (quick, e.g. naming the run) runs on the training thread before the result
+        is published, so that whoever reads :attr:`result` sees it prepared; register it before
+        :meth:`start`. ``on_result`` (slow, e.g. saving) runs after the job is :attr:`done`.
+        """
         with self._result_lock:
-            self._on_result = on_result
+            self._on_result, self._prepare = on_result, prepare
             ready = self.result is not None and not self._delivered
             self._delivered = self._delivered or ready
         if ready:
             on_result(self.result)
+
+    @property
+    def done(self) -> bool:
+        """Whether the outcome (result, error or cancellation) is known; the result may still be being saved."""
+        return self._outcome.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` s (None: for good) until the job is :attr:`done`; return whether it is."""
+        return self._outcome.wait(timeout)
 
     def _deliver(self) -> None:
         with self._result_lock:
@@ -222,8 +240,14 @@ class TrainingJob:
         from core.experiment import run_experiment
 
         try:
-            self.result = run_experiment(self.dataset, self.method, self.params, progress=self._progress,
-                                         should_stop=self.stop_event.is_set, **self.options)
+            result = run_experiment(self.dataset, self.method, self.params, progress=self._progress,
+                                    should_stop=self.stop_event.is_set, **self.options)
+            with self._result_lock:
+                prepare = self._prepare
+            if prepare is not None:
+                prepare(result)
+            self.result, self.finished = result, time.time()
+            self._outcome.set()  # the page shows the result now; saving it below can take seconds
             self._deliver()
         except TrainingCancelled:
             self.cancelled = True
@@ -240,6 +264,7 @@ class TrainingJob:
         finally:
             if self.stop_event.is_set() and self.result is None and self.error is None:
                 self.cancelled = True
-            self.finished = time.time()
+            self.finished = self.finished or time.time()
+            self._outcome.set()
             with _RUNNING_LOCK:
                 _RUNNING.pop(self.id, None)

@@ -24,6 +24,8 @@ def render() -> None:
     if state.workspace() is None:
         st.caption(f"Runs are not saved: {plain(state.workspace_error() or 'no workspace')}")
         return
+    current = state.run()
+    state.wait_until_saved(current.run_id if current is not None else None)  # list the run just trained too
     try:
         records = state.saved_runs()
     except CoreError as error:
@@ -33,7 +35,6 @@ def render() -> None:
         st.caption("No saved runs of this data yet: every training is saved here.")
         return
     by_id = {r.id: r for r in records}
-    current = state.run()
     ids = list(by_id)
     index = ids.index(current.run_id) if current is not None and current.run_id in by_id else 0
     picked = st.selectbox(f"Saved runs of this data ({len(ids)})", ids, index=index, key="runs_pick",

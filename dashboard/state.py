@@ -271,6 +271,7 @@ def restore_session() -> None:
             if job_id and job() is None and not _adopt_job(job_id):
                 run_id = job_id  # the job has ended meanwhile: its run carries its id
             if run_id and run() is None:
+                wait_until_saved(run_id)
                 open_run(run_id)
         except CoreError as error:
             notice(f"The run in the page's address could not be opened: {error}", "warning")
@@ -282,12 +283,27 @@ def restore_session() -> None:
         _address(run=current.run_id if current is not None else None)
 
 
+def wait_until_saved(run_id: str | None, timeout: float = 120.0) -> None:
+    """Wait while the training job whose run this is still saves it in the workspace.
+
+    The Results page opens as soon as a training has its result; what reads the run back from the
+    workspace (verdicts, a reload's address) waits here for the few seconds saving takes.
+    """
+    if run_id is None:
+        return
+    from dashboard.jobs import find_job
+
+    saving = find_job(run_id)
+    if saving is not None and saving.done:
+        saving.thread.join(timeout)
+
+
 def _adopt_job(job_id: str) -> bool:
     """Take over a job still running on this server (this tab's, before a reload); False if there is none."""
     from dashboard.jobs import WATCHDOG, current_session_id, find_job
 
     found = find_job(job_id)
-    if found is None or not found.running:
+    if found is None or found.done:  # ended: its run is opened by its id (once saved)
         return False
     put(TABLE, found.context["table"])
     put(DATASET, found.context["prepared"])
@@ -300,9 +316,14 @@ def runs() -> list[Run]:
     return list(get(RUNS, []))
 
 
-def add_run(new_run: Run, settings: dict) -> None:
-    """Make ``new_run`` the current run (:func:`store_run`: saved in the workspace) and add it to :func:`runs`."""
+def add_run(new_run: Run, settings: dict, job_id: str | None = None) -> None:
+    """Make ``new_run`` the current run (:func:`store_run`: saved in the workspace) and add it to :func:`runs`.
+
+    ``job_id``: the training job the run comes from, which saves it under that id itself.
+    """
     earlier = runs()
+    if job_id is not None:
+        new_run.run_id = new_run.run_id or job_id
     store_run(new_run, settings)
     st.session_state[RUNS] = earlier + [new_run]
 
@@ -363,7 +384,7 @@ def job_settings() -> dict:
 
 
 def start_job(job, settings: dict) -> None:
-    """Remember a started training job and its settings (one per session).
+    """Remember a training job and its settings (one per session); call it before the job starts.
 
     The job saves its result in the workspace itself, under its own id, as soon as it has one: a
     tab reloaded meanwhile (a new session) finds the run by that id.
@@ -373,11 +394,13 @@ def start_job(job, settings: dict) -> None:
     table_name = loaded.name if loaded is not None else "data"
     store = workspace()
 
-    def save(result) -> None:  # on the training thread: the workspace object only, never st.*
+    def describe(result) -> None:  # on the training thread: the result only, never st.*
         _describe(result, table_name, settings)
+
+    def save(result) -> None:  # on the training thread: the workspace object only, never st.*
         _save(result, run_id=job.id, store=store)
 
-    job.when_done(save)
+    job.when_done(save, prepare=describe)
     st.session_state[JOB] = job
     st.session_state[JOB_SETTINGS] = settings
     _address(job=job.id)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -43,7 +41,7 @@ def render() -> None:
         st.info("Load data and set its columns first.", icon=":material/table_chart:")
         link("data", "Go to the Data page", icon=":material/arrow_back:")
         return
-    if job is not None and not job.running:  # it ended while this session was on another page
+    if job is not None and job.done:  # it ended while this session was on another page
         _finish(job, open_results=False)
         job = None
     if job is not None:
@@ -82,13 +80,13 @@ def render() -> None:
     if st.button(f"Train {spec.label}", type="primary", icon=":material/play_arrow:", disabled=disabled,
                  key="train_start"):
         _preload(spec)
-        job = TrainingJob(dataset, spec.name, params, **options).start(current_session_id())
+        job = TrainingJob(dataset, spec.name, params, **options)
         state.start_job(job, {"method": spec.name, "label": spec.label, "params": params, **options})
+        job.start(current_session_id())
         if spec.family == "deep":
             st.rerun()  # epochs, a loss curve and Cancel: followed by _follow in the next run
         with st.spinner(f"Training {spec.label}…"):  # no epochs to show and nothing to cancel between
-            while job.running:
-                time.sleep(0.05)
+            job.wait()
         _finish(job, open_results=True)
         st.rerun()
     batch_view.render(dataset, options, _preload)
@@ -311,7 +309,7 @@ def _follow(job: TrainingJob) -> None:
 
             render_sidebar()
     drawn = -1
-    while job.running:
+    while not job.done:
         progress = list(job.progress)
         with friendly_errors("following the training"):
             _draw_bar(bar, progress, job.elapsed)
@@ -320,7 +318,7 @@ def _follow(job: TrainingJob) -> None:
                 curve.plotly_chart(charts.loss_curves(_history(progress)), width="stretch")
         if not waits:
             return
-        time.sleep(FOLLOW_SECONDS)
+        job.wait(FOLLOW_SECONDS)  # wakes as soon as the job is done
     _finish(job, open_results=True)
     st.rerun()
 
@@ -362,7 +360,7 @@ def _finish(job: TrainingJob, open_results: bool) -> None:
     elif job.error:
         state.notice(job.error + _small_data_advice(job.dataset), "error")
     elif job.result is not None:
-        state.add_run(job.result, settings)
+        state.add_run(job.result, settings, job_id=job.id)
         state.notice(f"Trained {settings.get('label', job.method)} in {seconds(job.result.fit_seconds)}.")
         if open_results:
             try:

@@ -30,6 +30,7 @@ def analyst_field() -> None:
 
 def _store_for(run):
     store = state.workspace()
+    state.wait_until_saved(run.run_id)  # verdicts refer to the saved run
     if store is None or run.run_id is None:
         st.caption("Verdicts are kept in the workspace, which holds no copy of this run: "
                    f"{plain(state.workspace_error() or 'the run was not saved')}.")

@@ -83,3 +83,35 @@ def test_loading_new_data_cancels_the_training_on_the_old_data():
     assert "ad_job" not in at.session_state
     job.thread.join(60)
     assert not job.running and job.cancelled
+
+
+def test_a_job_is_done_with_its_result_prepared_while_saving_it_goes_on():
+    import threading
+
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(300, 3)), columns=list("abc"))
+    job = TrainingJob(prepare(frame, Roles()), "zscore", {})
+    saving_may_end = threading.Event()
+    seen = {}
+
+    def name_it(result):
+        seen["published before naming"] = job.result is not None
+        result.table_name = "named"
+
+    def save(result):  # slow, as the first save after a server starts
+        seen["done while saving"] = job.done
+        saving_may_end.wait(30)
+
+    job.when_done(save, prepare=name_it)
+    job.start()
+    assert job.wait(30)
+    assert job.result.table_name == "named" and seen["published before naming"] is False
+    assert job.running  # still saving: the page shows the result meanwhile
+    saving_may_end.set()
+    job.thread.join(30)
+    assert not job.running and seen["done while saving"] is True
+
+
+def test_a_failed_job_is_done_too():
+    frame = pd.DataFrame({"a": [1.0, 2.0]})
+    job = TrainingJob(prepare(frame, Roles()), "no_such_method", {}).start()
+    assert job.wait(30) and job.result is None and job.error

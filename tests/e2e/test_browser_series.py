@@ -61,10 +61,11 @@ def _drag(page, start: float, end: float) -> None:
     """Drag across the series chart from ``start`` to ``end`` (shares of its width)."""
     chart = page.get_by_test_id("stPlotlyChart").first
     chart.scroll_into_view_if_needed()
-    box = chart.bounding_box()
-    x0, x1, y0 = box["x"] + box["width"] * start, box["x"] + box["width"] * end, box["y"] + box["height"] * 0.3
+    panel = chart.locator(".nsewdrag").first  # the first panel's plot area: a drag must start inside one
+    box = panel.bounding_box()
+    x0, x1, y0 = box["x"] + box["width"] * start, box["x"] + box["width"] * end, box["y"] + box["height"] * 0.2
     page.mouse.move(x0, y0)
     page.mouse.down()
-    page.mouse.move((x0 + x1) / 2, y0 + 60, steps=10)
-    page.mouse.move(x1, y0 + 120, steps=10)
+    page.mouse.move((x0 + x1) / 2, y0 + box["height"] * 0.3, steps=10)
+    page.mouse.move(x1, y0 + box["height"] * 0.6, steps=10)
     page.mouse.up()

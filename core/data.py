@@ -128,8 +128,13 @@ def _check_memory_for(name: str, size: int, *, already_in_memory: bool) -> None:
         raise DataError(
             f"'{name}' is {size / 1e9:.1f} GB: loading it needs about {LOAD_MEMORY_FACTOR * size / 1e9:.0f} GB of memory "
             f"and this machine has {available / 1e9:.1f} GB free. Score it with Spark instead, which reads it in "
-            f"parts: python -m core score MODEL.bundle '{name}' --engine spark --out scored/ (train on a sample "
-            "of it first), or load it on a machine with more memory.")
+            f"parts: {spark_scoring_command(repr(name))} (train on a sample of it first), or load it on a machine "
+            "with more memory.")
+
+
+def spark_scoring_command(file: str) -> str:
+    """The command that scores a file too large for this machine's memory with Spark, part by part."""
+    return f"python -m core score MODEL.bundle {file} --engine spark --out scored/"
 
 
 def _open_source(source, filename):

@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from core.data import (MISSING_POLICIES, READ_NOTES, UNPARSED_CELLS, Roles, column_summary, infer_roles,
-                       numeric_columns, prepare)
+from core.data import (LOAD_MEMORY_FACTOR, MISSING_POLICIES, READ_NOTES, UNPARSED_CELLS, Roles, column_summary,
+                       infer_roles, numeric_columns, prepare, spark_scoring_command)
 from core.errors import DataError
 from dashboard import charts, state
 from dashboard.ui import (count, digest_bytes, friendly_errors, link, parse_bytes, parse_path, plain,
@@ -50,11 +50,11 @@ def _source():
                                     ":material/folder_open: Path on the server"])
     with upload:
         st.file_uploader("CSV or Parquet file", type=["csv", "txt", "tsv", "parquet", "pq"],
-                         help="Header detected automatically; comma, semicolon, tab or pipe separated. Up to "
-                              f"{_upload_limit()} here (reading it needs about 2.5 times its size in memory); "
-                              "load a larger file by its path on the server, or score it with Spark from the "
-                              "command line.",
+                         help="Header detected automatically; comma, semicolon, tab or pipe separated.",
                          key=UPLOAD_KEY, on_change=_take_new_upload)
+        st.caption(f"Up to {_upload_limit()} here; reading a file needs about {LOAD_MEMORY_FACTOR:g} times its "
+                   "size in free memory. A larger file: load it by its path on the server, or score it with "
+                   f"Spark, which reads it in parts: `{spark_scoring_command('FILE.csv')}`.")
         # a new upload is acted on once (its bytes are taken by the callback), so that loading a
         # sample afterwards is not undone by the file's name still showing in the uploader
         if state.has_upload():

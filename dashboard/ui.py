@@ -97,6 +97,12 @@ def _parse_small_bytes(data: bytes, filename: str) -> pd.DataFrame:
     return read_table(data, filename=filename)
 
 
+#: Ceiling (MiB) of the uploaders other than the Data page's: model bundles, and the file the Export
+#: page scores, which are read again on every run with the runtime's copies of the bytes alive.
+#: The server's ``server.maxUploadSize`` is set for the Data page, whose upload is held once.
+OTHER_UPLOAD_LIMIT_MB = 1024
+
+
 def take_uploaded_bytes(file) -> bytes:
     """An uploaded file's bytes, with every other holder of them in this process let go.
 

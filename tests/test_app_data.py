@@ -311,3 +311,21 @@ def test_an_upload_too_large_for_the_memory_left_is_refused_with_the_spark_way_o
     monkeypatch.setattr(data, "available_memory_bytes", lambda: 10**10)
     at = upload(at, "big.csv", csv_bytes(labelled_rows(seed=5)))
     assert "400 rows × 2 features" in _ready(at)
+
+
+def test_the_data_page_takes_a_5_gb_file_and_says_where_a_larger_one_goes():
+    import tomllib
+
+    from dashboard.ui import OTHER_UPLOAD_LIMIT_MB
+    from tests.app_support import PAGE
+
+    limit_mib = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+    assert limit_mib * 2**20 >= 5 * 10**9
+    at = start()
+    assert at.file_uploader(key="data_upload").proto.max_upload_size_mb == limit_mib
+    said = " ".join(c.value for c in at.caption)
+    assert f"Up to {limit_mib / 1024:g} GB" in said and "--engine spark" in said
+    # the uploaders whose files are read again on every run keep the smaller ceiling
+    at.switch_page(PAGE["export"]).run()
+    assert {f.key: f.proto.max_upload_size_mb for f in at.file_uploader} == {
+        "exp_model_upload": OTHER_UPLOAD_LIMIT_MB, "exp_data_upload": OTHER_UPLOAD_LIMIT_MB}

@@ -128,8 +128,13 @@ def _check_memory_for(name: str, size: int, *, already_in_memory: bool) -> None:
         raise DataError(
             f"'{name}' is {size / 1e9:.1f} GB: loading it needs about {LOAD_MEMORY_FACTOR * size / 1e9:.0f} GB of memory "
             f"and this machine has {available / 1e9:.1f} GB free. Score it with Spark instead, which reads it in "
-            f"parts: python -m core score MODEL.bundle '{name}' --engine spark --out scored/ (train on a sample "
-            "of it first), or load it on a machine with more memory.")
+            f"parts: {spark_scoring_command(repr(name))} (train on a sample of it first), or load it on a machine "
+            "with more memory.")
+
+
+def spark_scoring_command(file: str) -> str:
+    """The command that scores a file too large for this machine's memory with Spark, part by part."""
+    return f"python -m core score MODEL.bundle {file} --engine spark --out scored/"
 
 
 def _open_source(source, filename):
@@ -725,10 +730,20 @@ def _feature_values(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, dict]
     return numbers.to_numpy(dtype=float), unparsed
 
 
-def _describe_missing(features, matrix, unparsed) -> str:
+def _finite_rows(matrix: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    """Whether each row of ``matrix`` is all finite, worked out in blocks of rows: a whole-matrix
+    ``np.isfinite`` would be a temporary the size of the matrix's rows times its columns."""
+    finite = np.empty(matrix.shape[0], dtype=bool)
+    for start in range(0, matrix.shape[0], block):
+        finite[start:start + block] = np.isfinite(matrix[start:start + block]).all(axis=1)
+    return finite
+
+
+def _describe_missing(features, matrix, keep, unparsed) -> str:
+    """The features with missing values among the rows ``keep`` selects, and how many each has."""
     parts = []
     for j, column in enumerate(features):
-        missing = int((~np.isfinite(matrix[:, j])).sum())
+        missing = int((~np.isfinite(matrix[:, j]) & keep).sum())
         if not missing:
             continue
         text = f"{column!r} ({missing}"
@@ -893,9 +908,9 @@ def prepare(frame: pd.DataFrame, roles: Roles, *, missing: str | None = None, dr
                             f"(values present: {present}).")
         y = (~is_normal).astype(np.int8)
 
-    bad_rows = ~np.isfinite(matrix).all(axis=1) & keep
+    bad_rows = ~_finite_rows(matrix) & keep
     if bad_rows.any():
-        detail = _describe_missing(features, matrix[keep], unparsed)
+        detail = _describe_missing(features, matrix, keep, unparsed)
         if policy == "error":
             raise DataError(f"{int(bad_rows.sum())} rows have missing, infinite or not-a-number feature values: "
                             f"{detail}. Drop those rows, fill the values, or leave those columns out.")
@@ -903,7 +918,8 @@ def prepare(frame: pd.DataFrame, roles: Roles, *, missing: str | None = None, dr
             keep &= ~bad_rows
             warnings.append(f"Dropped {int(bad_rows.sum())} rows with missing, infinite or not-a-number values: {detail}.")
         else:
-            warnings.append(f"Filled {int((~np.isfinite(matrix[keep])).sum())} missing, infinite or not-a-number "
+            filled = sum(int((~np.isfinite(matrix[:, j]) & keep).sum()) for j in range(matrix.shape[1]))
+            warnings.append(f"Filled {filled} missing, infinite or not-a-number "
                             f"values ({MISSING_POLICIES[policy].removeprefix('fill with ')}): {detail}.")
 
     if keep.all():  # the usual case: no copy of the table or the matrix

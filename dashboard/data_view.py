@@ -5,15 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from core.data import (MISSING_POLICIES, READ_NOTES, UNPARSED_CELLS, Roles, column_summary, infer_roles,
-                       numeric_columns, prepare)
+from core.data import (LOAD_MEMORY_FACTOR, MISSING_POLICIES, READ_NOTES, UNPARSED_CELLS, Roles, column_summary,
+                       infer_roles, numeric_columns, prepare, spark_scoring_command)
 from core.errors import DataError
 from dashboard import charts, state
 from dashboard.ui import (count, digest_bytes, friendly_errors, link, parse_bytes, parse_path, plain,
-                          reading_interval, release_upload, sample_files)
+                          reading_interval, sample_files, take_uploaded_bytes)
 
 NONE = "(none)"
+UPLOAD_KEY = "data_upload"
+QUICK_LOOK_ROWS = 50_000  # rows drawn in the quick look's histograms
 
 
 def render() -> None:
@@ -46,16 +49,16 @@ def _source():
     upload, sample, path = st.tabs([":material/upload: Upload", ":material/dataset: Sample datasets",
                                     ":material/folder_open: Path on the server"])
     with upload:
-        file = st.file_uploader("CSV or Parquet file", type=["csv", "txt", "tsv", "parquet", "pq"],
-                                help="Header detected automatically; comma, semicolon, tab or pipe separated. Up to "
-                                     "1 GB here; load a larger file by its path on the server (it needs about 2.5 "
-                                     "times its size in memory), or score it with Spark from the command line.",
-                                key="data_upload")
-        # act on a new upload only once, so that loading a sample afterwards is not undone by the
-        # file still sitting in the uploader
-        if file is not None and st.session_state.get("ad_upload_seen") != file.file_id:
-            st.session_state["ad_upload_seen"] = file.file_id
-            load = lambda: _read_upload(file)  # noqa: E731
+        st.file_uploader("CSV or Parquet file", type=["csv", "txt", "tsv", "parquet", "pq"],
+                         help="Header detected automatically; comma, semicolon, tab or pipe separated.",
+                         key=UPLOAD_KEY, on_change=_take_new_upload)
+        st.caption(f"Up to {_upload_limit()} here; reading a file needs about {LOAD_MEMORY_FACTOR:g} times its "
+                   "size in free memory. A larger file: load it by its path on the server, or score it with "
+                   f"Spark, which reads it in parts: `{spark_scoring_command('FILE.csv')}`.")
+        # a new upload is acted on once (its bytes are taken by the callback), so that loading a
+        # sample afterwards is not undone by the file's name still showing in the uploader
+        if state.has_upload():
+            load = _read_upload
     with sample:
         files = sample_files()
         if not files:
@@ -82,16 +85,36 @@ def _source():
     return load
 
 
-def _read_upload(file) -> None:
-    data = file.getvalue()
+def _upload_limit() -> str:
+    """The largest upload the server takes (``server.maxUploadSize``, in MiB), in words."""
+    mib = int(st.get_option("server.maxUploadSize"))
+    return f"{mib / 1024:g} GB" if mib >= 1024 else f"{mib} MB"
+
+
+def _take_new_upload() -> None:
+    """The uploader's callback: a new file's bytes, taken from the runtime before the page is drawn.
+
+    Taken here, the page holds the only reference to them, and they are freed once parsed, before
+    the table is prepared (see :func:`dashboard.ui.take_uploaded_bytes`).
+    """
+    file = state.get(UPLOAD_KEY)
+    if isinstance(file, UploadedFile):  # not None or a file removed from the runtime: nothing new
+        state.put_upload(file.name, take_uploaded_bytes(file))
+
+
+def _read_upload() -> None:
+    taken = state.take_upload()
+    if taken is None:
+        return
+    name, data = taken
+    del taken
     digest = digest_bytes(data)
     current = state.table()
     if current is None or current.digest != digest:
-        with friendly_errors(f"reading '{file.name}'"):
-            frame = parse_bytes(data, file.name)
-            state.put(state.TABLE, state.LoadedTable(file.name, frame, digest, "upload"))
-    del data
-    release_upload(file)  # the table is kept, not the bytes it was read from
+        with friendly_errors(f"reading '{name}'"):
+            frame = parse_bytes(data, name)
+            state.put(state.TABLE, state.LoadedTable(name, frame, digest, "upload"))
+    # returning drops the last reference to the bytes: the table is kept, not what it was read from
 
 
 #: ``make run`` names a bundled sample here, so the dashboard opens with data already loaded.
@@ -327,10 +350,15 @@ def _quick_chart(loaded: state.LoadedTable) -> None:
         if dataset.is_series:
             fig = charts.series_preview(dataset.time, dataset.frame, chosen, dataset.y)
         else:
-            frame = dataset.frame[chosen].copy()
+            # the histograms show a sample of the rows; taking it first copies that sample, not whole columns
+            frame, y = dataset.frame[chosen], dataset.y
+            if dataset.n_rows > QUICK_LOOK_ROWS:
+                rows = np.sort(np.random.default_rng(0).choice(dataset.n_rows, QUICK_LOOK_ROWS, replace=False))
+                frame, y = frame.iloc[rows], (y[rows] if y is not None else None)
+            frame = frame.copy()
             label = None
-            if dataset.y is not None:
-                frame["class"] = np.where(dataset.y == 1, "anomaly", "normal")
+            if y is not None:
+                frame["class"] = np.where(y == 1, "anomaly", "normal")
                 label = "class"
-            fig = charts.distributions(frame, chosen, label)
+            fig = charts.distributions(frame, chosen, label, max_rows=QUICK_LOOK_ROWS)
         st.plotly_chart(fig, width="stretch", key="data_chart")

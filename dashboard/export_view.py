@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.data import spark_scoring_command
 from core.errors import DataError
 from core.export import csv_text
 from core.thresholds import apply_threshold
 from dashboard import state
-from dashboard.ui import digest_bytes, friendly_errors, parse_bytes, plain
+from dashboard.ui import OTHER_UPLOAD_LIMIT_MB, digest_bytes, friendly_errors, parse_bytes, plain
 
 
 def scored_frame(run: state.Run, threshold: float) -> pd.DataFrame:
@@ -100,9 +101,12 @@ def _score_with_bundle() -> None:
     st.subheader("Score a new file with a saved model")
     c1, c2 = st.columns(2)
     model_file = c1.file_uploader("Model bundle", type=None, key="exp_model_upload",
+                                  max_upload_size=OTHER_UPLOAD_LIMIT_MB,
                                   help="A file downloaded with 'Download model' above.")
     data_file = c2.file_uploader("CSV or Parquet to score", type=["csv", "txt", "tsv", "parquet", "pq"],
-                                 key="exp_data_upload")
+                                 key="exp_data_upload", max_upload_size=OTHER_UPLOAD_LIMIT_MB,
+                                 help=f"Up to {OTHER_UPLOAD_LIMIT_MB // 1024} GB, scored here in memory; score a larger "
+                                      f"file with Spark: {spark_scoring_command('FILE.csv')}")
     if model_file is None or data_file is None:
         st.caption("Upload both a model and a data file; the file needs the model's feature columns.")
         return

@@ -23,7 +23,7 @@ from dashboard import state
 from dashboard.charts import ANOMALY, FLAGGED, THRESHOLD
 from dashboard.compute import decimate
 from dashboard.jobs import WATCHDOG, current_session_id
-from dashboard.ui import friendly_errors, plain
+from dashboard.ui import OTHER_UPLOAD_LIMIT_MB, friendly_errors, plain
 
 SESSION = "live_session"  # the running (or last) LiveSession of this browser session
 BUFFER_POINTS = 20_000  # records kept for the chart
@@ -134,7 +134,7 @@ def _choose_model() -> tuple[DetectionPipeline | None, str]:
         threshold = float(st.session_state.get(state.THRESHOLD, pipeline.threshold_))
         st.caption(f"{run.spec.label} on {plain(run.table_name)}; threshold {threshold:.6g}.")
         return pipeline, f"{run.spec.label} (this session)"
-    upload = st.file_uploader("Model bundle", type=None, key="live_model_upload",
+    upload = st.file_uploader("Model bundle", type=None, key="live_model_upload", max_upload_size=OTHER_UPLOAD_LIMIT_MB,
                               help="A bundle saved from the Export page or with `python -m core train`.")
     if upload is None:
         st.info("Upload a model bundle, or train a model on the Train page.", icon=":material/deployed_code:")

@@ -41,6 +41,7 @@ BATCH = "ad_batch"  # several methods training one after another (dashboard.batc
 SUGGESTION = "ad_suggestion"  # (key of the prepared data, core.suggest.Suggestion for it)
 COMPARED = "ad_compared"  # saved runs of the current dataset loaded for comparison: run id -> ScoredRun
 ANALYST = "ad_analyst"  # the name verdicts are recorded under (a field in the sidebar)
+UPLOAD = "ad_upload"  # a new upload's (name, bytes), taken from the uploader before the page is drawn, until read
 
 _DOWNSTREAM = {TABLE: (DATASET, JOB, BATCH, RUN, TRAIN_RANGE, THRESHOLD),
                DATASET: (RUN, RUNS, SUGGESTION, THRESHOLD, COMPARED), RUN: (THRESHOLD,)}
@@ -362,6 +363,21 @@ def put_suggestion(key: tuple, value) -> None:
 def preset_widgets(values: dict) -> None:
     """Give widgets (by key) these values on the next render; call from a button's ``on_click``."""
     st.session_state.update(values)
+
+
+def put_upload(name: str, data: bytes) -> None:
+    """Keep a new upload's bytes until the Data page reads them (:func:`take_upload`), in this run."""
+    st.session_state[UPLOAD] = (name, data)
+
+
+def has_upload() -> bool:
+    return UPLOAD in st.session_state
+
+
+def take_upload() -> tuple[str, bytes] | None:
+    """The new upload's name and bytes, once: the session keeps no reference to them afterwards, so
+    they are freed as soon as the caller has read them."""
+    return st.session_state.pop(UPLOAD, None)
 
 
 def loaded_bundle(identity: str):

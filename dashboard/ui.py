@@ -97,20 +97,34 @@ def _parse_small_bytes(data: bytes, filename: str) -> pd.DataFrame:
     return read_table(data, filename=filename)
 
 
-def release_upload(file) -> None:
-    """Let go of an uploaded file's bytes once they are parsed (the parsed table is what is kept).
+#: Ceiling (MiB) of the uploaders other than the Data page's: model bundles, and the file the Export
+#: page scores, which are read again on every run with the runtime's copies of the bytes alive.
+#: The server's ``server.maxUploadSize`` is set for the Data page, whose upload is held once.
+OTHER_UPLOAD_LIMIT_MB = 1024
 
-    The server keeps every uploaded file in memory until the session ends; a large upload would
-    otherwise sit beside its own table. Streamlit's chat input does the same with its files. After
-    this the uploader still shows the name, but reads as empty on later reruns.
+
+def take_uploaded_bytes(file) -> bytes:
+    """An uploaded file's bytes, with every other holder of them in this process let go.
+
+    Call it from the uploader's ``on_change`` callback, which runs before the uploader is drawn.
+    The runtime keeps an upload twice over: its uploaded-file manager holds the bytes for the whole
+    session, and the widget's value (``file`` here, which shares them) stays cached in the session's
+    widget state; each run that draws the uploader then hands the page a deep copy of that value,
+    which is a private copy of the bytes. Here the manager's bytes object itself is taken (no copy),
+    the cached value is emptied (so the uploader's copy of it is empty too) and the file is removed
+    from the manager: the caller holds the only reference, and the bytes go when it drops them.
+    The uploader still shows the file's name; on later runs it reads as empty.
     """
     from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    file.close()  # frees this object's view of the bytes
+    data = file.getvalue()  # a BytesIO made from bytes shares them: this is the manager's object
+    file.seek(0)
+    file.truncate()  # the widget's cached value lets go of them
     ctx = get_script_run_ctx()
     if ctx is not None and isinstance(ctx.uploaded_file_mgr, MemoryUploadedFileManager):
         ctx.uploaded_file_mgr.remove_file(session_id=ctx.session_id, file_id=file.file_id)
+    return data
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=6)

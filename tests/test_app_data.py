@@ -248,3 +248,84 @@ def test_words_agree_with_their_numbers():
     assert [reading_interval(pd.Timedelta(s)) for s in steps] == [
         "a minute", "every 5 minutes", "an hour", "every 2 hours", "a day", "a second", "every 1.5 seconds",
         "every 90 ms"]
+
+
+def test_an_uploads_bytes_are_taken_whole_and_no_other_copy_stays_in_the_process():
+    """The uploader's callback takes the runtime's bytes: the manager no longer has the file, no
+    uploaded-file object shares them, and the value the uploader hands the page is empty (the
+    runtime deep-copies that value on every run, which would copy the bytes)."""
+    from streamlit.testing.v1 import AppTest
+
+    def app():
+        import gc
+
+        import streamlit as st
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+        from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+        from dashboard.ui import take_uploaded_bytes
+
+        def take():
+            file = st.session_state["up"]
+            data = take_uploaded_bytes(file)
+            ctx = get_script_run_ctx()
+            sharing = [f for f in gc.get_objects() if isinstance(f, UploadedFile) and not f.closed
+                       and f.getvalue() is data]
+            st.session_state["report"] = {
+                "taken": data, "left_in_manager": len(ctx.uploaded_file_mgr.get_files(ctx.session_id, [file.file_id])),
+                "sharing": len(sharing)}
+
+        file = st.file_uploader("file", key="up", on_change=take)
+        st.session_state["drawn"] = None if file is None else len(file.getvalue())
+
+    content = csv_bytes(labelled_rows(2000))
+    at = AppTest.from_function(app, default_timeout=30)
+    at.run()
+    at.file_uploader(key="up").set_value(("rows.csv", content, "text/csv"))
+    at.run()
+    no_crash(at)
+    report = at.session_state["report"]
+    assert report["taken"] == content
+    assert report["left_in_manager"] == 0 and report["sharing"] == 0
+    assert at.session_state["drawn"] == 0  # the page's copy of the uploader's value holds nothing
+
+
+def test_the_data_page_keeps_the_table_not_the_uploaded_bytes():
+    content = csv_bytes(labelled_rows())
+    at = upload(start(), "rows.csv", content)
+    no_crash(at)
+    assert "400 rows × 2 features" in _ready(at)
+    assert "ad_upload" not in at.session_state  # taken once, by the page's read, and dropped
+    at.run()  # a rerun (a choice on the page) uses the kept table, and does not read the file again
+    assert "400 rows × 2 features" in _ready(at) and shown(at.subheader[0].value) == "rows.csv"
+
+
+def test_an_upload_too_large_for_the_memory_left_is_refused_with_the_spark_way_out(monkeypatch):
+    from core import data
+
+    monkeypatch.setattr(data, "available_memory_bytes", lambda: 1000)
+    at = upload(start(), "big.csv", csv_bytes(labelled_rows(seed=5)))
+    no_crash(at)
+    assert any("engine spark" in e and "big.csv" in e for e in errors(at)), errors(at)
+    assert not at.success  # nothing half-loaded
+    monkeypatch.setattr(data, "available_memory_bytes", lambda: 10**10)
+    at = upload(at, "big.csv", csv_bytes(labelled_rows(seed=5)))
+    assert "400 rows × 2 features" in _ready(at)
+
+
+def test_the_data_page_takes_a_5_gb_file_and_says_where_a_larger_one_goes():
+    import tomllib
+
+    from dashboard.ui import OTHER_UPLOAD_LIMIT_MB
+    from tests.app_support import PAGE
+
+    limit_mib = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+    assert limit_mib * 2**20 >= 5 * 10**9
+    at = start()
+    assert at.file_uploader(key="data_upload").proto.max_upload_size_mb == limit_mib
+    said = " ".join(c.value for c in at.caption)
+    assert f"Up to {limit_mib / 1024:g} GB" in said and "--engine spark" in said
+    # the uploaders whose files are read again on every run keep the smaller ceiling
+    at.switch_page(PAGE["export"]).run()
+    assert {f.key: f.proto.max_upload_size_mb for f in at.file_uploader} == {
+        "exp_model_upload": OTHER_UPLOAD_LIMIT_MB, "exp_data_upload": OTHER_UPLOAD_LIMIT_MB}

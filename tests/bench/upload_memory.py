@@ -9,12 +9,16 @@ the repository.
 - ``core``: ``read_table(path)`` then ``prepare`` with the inferred roles (what the command line does).
 - ``upload``: the Data page driven by Streamlit's ``AppTest``: the file's bytes uploaded through
   the page's uploader, until the page says "Ready". AppTest itself keeps the bytes it sent for
-  the whole run, so this counts them to the end, where the server lets go of them after parsing.
+  the whole run (and hands them to the page again on every run), so this counts them to the end,
+  where the server lets go of them once they are parsed.
 - ``server``: the real thing: the dashboard served on a free port, headless Chromium uploading
-  the file on the Data page until "Ready" shows; the figure is the server process's ``VmHWM``.
+  the file on the Data page until "Ready" shows (and the page's last elements are drawn); the
+  figure is the server process's ``VmHWM``, so it includes receiving the upload (the server
+  spools the request body to disk, then reads the file into memory once).
 
-The uploader takes files up to 1 GB (``server.maxUploadSize`` in ``.streamlit/config.toml``), so
-the default file (900 MiB of numbers, about 0.95 GB) stays under it.
+The uploader takes files up to 5 GiB (``server.maxUploadSize`` in ``.streamlit/config.toml``); the
+default file (900 MiB of numbers, about 0.95 GB) was the largest the earlier 1 GB limit took, so
+figures compare across versions. ``--size-mb 2400`` makes a 2.5 GB one.
 
 Run: ``.venv/bin/python -m tests.bench.upload_memory [--size-mb 900] [--modes core upload server] [--file F]``
 """

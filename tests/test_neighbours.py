@@ -60,7 +60,7 @@ def _clustered(rng, n, d):
 
 def test_approximate_search_finds_nearly_all_true_neighbours():
     rng = np.random.default_rng(2)
-    reference, rows = _clustered(rng, 2000, 10), _clustered(rng, 500, 10)
+    reference, rows = _clustered(rng, 3000, 10), _clustered(rng, 500, 10)
     approximate = NeighbourIndex(reference, "approximate")
     assert approximate.method == "hnsw"
     distances, positions = approximate.kneighbors(rows, 5)
@@ -77,7 +77,7 @@ def test_approximate_search_finds_nearly_all_true_neighbours():
 @pytest.mark.parametrize("detector", [KNNDetector, LOFDetector])
 def test_one_row_at_a_time_scores_as_the_whole_batch(detector, search):
     rng = np.random.default_rng(3)
-    train, rows = _clustered(rng, 1500, 10), _clustered(rng, 60, 10)
+    train, rows = _clustered(rng, 3000, 10), _clustered(rng, 60, 10)
     model = detector(search=search).fit(train)
     batch = model.score_samples(rows)
     one_by_one = np.array([model.score_samples(row[None, :])[0] for row in rows])
@@ -91,9 +91,10 @@ def test_one_row_at_a_time_scores_as_the_whole_batch(detector, search):
 @pytest.mark.parametrize("method", ["knn", "lof"])
 def test_bundle_round_trip_keeps_the_scores(method, search):
     rng = np.random.default_rng(4)
-    train, rows = _clustered(rng, 800, 6), _clustered(rng, 50, 6)
+    train, rows = _clustered(rng, 3000, 6), _clustered(rng, 50, 6)
     names = [f"f{i}" for i in range(6)]
     pipeline = DetectionPipeline(method, {"search": search}).fit(train, feature_names=names)
+    assert pipeline.detector_._index().method == ("hnsw" if search == "approximate" else "brute")
     loaded = DetectionPipeline.from_bytes(pipeline.to_bytes(key=None), key=None)
     np.testing.assert_array_equal(loaded.score(rows), pipeline.score(rows))
     np.testing.assert_array_equal(loaded.detector_.decision_scores_, pipeline.detector_.decision_scores_)
@@ -133,8 +134,9 @@ def test_unknown_search_is_refused_in_words():
 
 def test_a_fitted_detector_copies_and_pickles_without_its_search_index():
     rng = np.random.default_rng(6)
-    train, rows = _clustered(rng, 600, 8), _clustered(rng, 20, 8)
+    train, rows = _clustered(rng, 3000, 8), _clustered(rng, 20, 8)
     model = LOFDetector(search="approximate").fit(train)
+    assert model._index().method == "hnsw"
     expected = model.score_samples(rows)  # builds the faiss index
     for copied in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
         assert getattr(copied, "_neighbour_index", None) is None

@@ -10,7 +10,8 @@ instead of scanning them all, asks it for k plus a margin of candidates, and ran
 exact float64 distances (ties by position), so a row's score does not depend on which other
 rows are scored with it and a stream scoring one row at a time gets the batch's scores. Its recall
 against exact search and its effect on ROC-AUC are printed by ``tests/bench/neighbours.py``. In
-low dimension the kd-tree, exact and faster, is used for it too.
+low dimension the kd-tree, exact and faster, is used for it too, and so is brute force against
+fewer than ``APPROXIMATE_FROM_ROWS`` reference rows.
 
 The graph is a cache built on first use from the reference rows (never saved in a bundle); faiss
 is imported only then. Its OpenMP threads are left at faiss's default and the search width is
@@ -31,7 +32,11 @@ BLOCK_ELEMENTS = 1 << 22
 #: construction and search (wider lists find more true neighbours, slower).
 GRAPH_LINKS = 16
 GRAPH_BUILD_CANDIDATES = 40
-GRAPH_SEARCH_CANDIDATES = 32
+GRAPH_SEARCH_CANDIDATES = 24
+#: Below this many reference rows brute force is about as fast as the graph and exact, so the
+#: approximate search is exact there (measured: brute force 4x faster than the graph against
+#: 1,000 x 140 rows, 2x slower against 5,000 x 10).
+APPROXIMATE_FROM_ROWS = 3000
 
 
 def neighbour_algorithm(n_reference: int, n_features: int) -> str:
@@ -63,7 +68,7 @@ class NeighbourIndex:
         self.reference = np.ascontiguousarray(reference, dtype=np.float64)
         n, d = self.reference.shape
         self.method = neighbour_algorithm(n, d)
-        if search == "approximate" and self.method != "kd_tree":  # the tree: exact, and faster still
+        if search == "approximate" and self.method != "kd_tree" and n >= APPROXIMATE_FROM_ROWS:
             self.method = "hnsw"
         self._center = self.reference.mean(axis=0)
         self._engine = self._build(self.reference - self._center)
@@ -127,7 +132,8 @@ class NeighbourIndex:
         import faiss
 
         # the search width passed per call, not set on the shared index: safe from any thread
-        parameters = faiss.SearchParametersHNSW(efSearch=max(GRAPH_SEARCH_CANDIDATES, 2 * wanted))
+        # (measured at 10 features, k=5: 24 finds 99% of the true neighbours, 16 finds 98% in 0.75 of the time)
+        parameters = faiss.SearchParametersHNSW(efSearch=max(GRAPH_SEARCH_CANDIDATES, wanted + 8))
         return self._engine.search(centred, wanted, params=parameters)
 
     def _refine(self, X, candidates, k, own):

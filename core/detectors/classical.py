@@ -3,8 +3,8 @@
 scikit-learn rather than PyOD: the same algorithms, no extra dependency chain, and the fitted
 estimators can be saved with skops, which loads them without executing code from the file.
 ``knn`` and ``lof`` keep their training rows as plain arrays and search them with
-:mod:`core.detectors.neighbour_search` (kd-tree, or faiss brute force refined to exact float64
-distances, or faiss's approximate search), faster than scikit-learn's brute force.
+:mod:`core.detectors.neighbour_search`: scikit-learn's exact search (kd-tree or brute force, by
+shape), or faiss's approximate HNSW search.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class _NeighbourDetector(BaseDetector):
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_neighbour_index", None)  # a faiss index is rebuilt, never copied or pickled
+        state.pop("_neighbour_index", None)  # rebuilt from reference_ when needed, never copied or pickled
         return state
 
     def _set_reference(self, state, legacy_rows=None) -> None:
@@ -137,9 +137,10 @@ class LOFDetector(_NeighbourDetector):
     ----------
     n_neighbors : int, default 20
     search : {"exact", "approximate"}, default "exact"
-        Exact: the true nearest training rows (see :mod:`core.detectors.neighbour_search` for how
-        it is found fast). Approximate: faiss's IVF search of the cells nearest to each row, several
-        times faster, missing a few neighbours (recall in ``tests/bench/neighbours.py``).
+        Exact: the true nearest training rows (scikit-learn's kd-tree or brute force, by shape).
+        Approximate: faiss's HNSW graph search, faster from a few thousand training rows, missing a
+        few neighbours (see :mod:`core.detectors.neighbour_search`; recall and ROC-AUC in
+        ``tests/bench/neighbours.py``).
     """
 
     min_train_rows = 3
@@ -204,9 +205,10 @@ class KNNDetector(_NeighbourDetector):
     n_neighbors : int, default 5
     aggregate : {"largest", "mean"}, default "largest"
     search : {"exact", "approximate"}, default "exact"
-        Exact: the true nearest training rows (see :mod:`core.detectors.neighbour_search` for how
-        it is found fast). Approximate: faiss's IVF search of the cells nearest to each row, several
-        times faster, missing a few neighbours (recall in ``tests/bench/neighbours.py``).
+        Exact: the true nearest training rows (scikit-learn's kd-tree or brute force, by shape).
+        Approximate: faiss's HNSW graph search, faster from a few thousand training rows, missing a
+        few neighbours (see :mod:`core.detectors.neighbour_search`; recall and ROC-AUC in
+        ``tests/bench/neighbours.py``).
     """
 
     def __init__(self, n_neighbors: int = 5, aggregate: str = "largest", search: str = "exact", threshold=None):

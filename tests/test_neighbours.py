@@ -23,6 +23,22 @@ def test_search_follows_the_measured_crossover(n, d, expected):
     assert neighbour_algorithm(n, d) == expected
 
 
+@pytest.mark.parametrize("d, expected", [(2, "tree"), (6, "tree"), (7, "brute"), (140, "brute")])
+def test_knn_and_lof_search_by_the_measured_crossover(d, expected):
+    assert NeighbourIndex(np.random.default_rng(0).normal(size=(50, d))).method == expected
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_tree_leaves_each_training_row_out_as_scikit_learn_does(k):
+    rng = np.random.default_rng(7)
+    rows = np.vstack([rng.normal(size=(60, 3)), np.repeat([[0.5, 0.5, 0.5]], 6, axis=0)])  # duplicates
+    distances, _ = NeighbourIndex(rows).kneighbors(rows, k, leave_out_self=True)
+    expected, _ = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(rows).kneighbors()
+    np.testing.assert_allclose(distances, expected, atol=1e-7)
+    one, _ = NeighbourIndex(rows).kneighbors(rows[:1], k)
+    assert one.shape == (1, k)
+
+
 @pytest.mark.parametrize("d", [3, 10, 140])
 def test_exact_scores_equal_scikit_learn_brute_force(d):
     rng = np.random.default_rng(d)
@@ -91,8 +107,8 @@ def test_one_row_at_a_time_scores_as_the_whole_batch(detector, search):
 @pytest.mark.parametrize("method", ["knn", "lof"])
 def test_bundle_round_trip_keeps_the_scores(method, search):
     rng = np.random.default_rng(4)
-    train, rows = _clustered(rng, 3000, 6), _clustered(rng, 50, 6)
-    names = [f"f{i}" for i in range(6)]
+    train, rows = _clustered(rng, 3000, 8), _clustered(rng, 50, 8)
+    names = [f"f{i}" for i in range(8)]
     pipeline = DetectionPipeline(method, {"search": search}).fit(train, feature_names=names)
     assert pipeline.detector_._index().method == ("hnsw" if search == "approximate" else "brute")
     loaded = DetectionPipeline.from_bytes(pipeline.to_bytes(key=None), key=None)

@@ -2,8 +2,8 @@
 
 For each shape of reference set (Gaussian rows, ``--train`` x each of ``--features``) it times,
 in one process and taking turns (so a busy spell of the machine hits each): the product's
-``score_samples`` with ``search="exact"`` (scikit-learn's kd-tree in low dimension, its brute force
-above, see :func:`core.detectors.neighbour_search.neighbour_algorithm`) and with
+``score_samples`` with ``search="exact"`` (SciPy's kd-tree in low dimension, scikit-learn's brute
+force above, see :func:`core.detectors.neighbour_search.exact_search`) and with
 ``search="approximate"`` (faiss's HNSW graph, candidates ranked by exact distances), and
 scikit-learn's ``NearestNeighbors`` / ``LocalOutlierFactor`` with ``algorithm="brute"`` on the
 same rows. Each search is warmed up untimed on a few rows; the fastest of ``--repeats`` rounds is

@@ -1,9 +1,10 @@
 """k-nearest-neighbour search over fixed reference rows, for ``knn`` and ``lof``.
 
 Exact search (the default): SciPy's kd-tree up to 6 features, scikit-learn's brute force above
-(:func:`exact_search`, measured). faiss's exact flat search was measured too: 1.4x faster
-than scikit-learn's brute force on 2 idle cores, but up to 2x slower when other processes share
-the cores (its OpenMP threads wait for each other), so it is not used.
+(:func:`exact_search`, measured). faiss's exact flat search (float32, then exact distances of a
+margin of candidates) was built and measured too: on 2 shared cores it ranged from 2x faster to
+2x slower than scikit-learn's brute force from run to run (its OpenMP threads wait for each other
+when other processes hold a core), so it is not used.
 
 Approximate search (``search="approximate"``) walks faiss's HNSW graph of the reference rows
 instead of scanning them all, and ranks the k candidates it finds by their exact float64

@@ -3,7 +3,7 @@
 scikit-learn rather than PyOD: the same algorithms, no extra dependency chain, and the fitted
 estimators can be saved with skops, which loads them without executing code from the file.
 ``knn`` and ``lof`` keep their training rows as plain arrays and search them with
-:mod:`core.detectors.neighbour_search`: scikit-learn's exact search (kd-tree or brute force, by
+:mod:`core.detectors.neighbour_search`: exact (SciPy's kd-tree or scikit-learn's brute force, by
 shape), or faiss's approximate HNSW search.
 """
 
@@ -137,7 +137,7 @@ class LOFDetector(_NeighbourDetector):
     ----------
     n_neighbors : int, default 20
     search : {"exact", "approximate"}, default "exact"
-        Exact: the true nearest training rows (scikit-learn's kd-tree or brute force, by shape).
+        Exact: the true nearest training rows (SciPy's kd-tree or scikit-learn's brute force, by shape).
         Approximate: faiss's HNSW graph search, faster from a few thousand training rows, missing a
         few neighbours (see :mod:`core.detectors.neighbour_search`; recall and ROC-AUC in
         ``tests/bench/neighbours.py``).
@@ -205,7 +205,7 @@ class KNNDetector(_NeighbourDetector):
     n_neighbors : int, default 5
     aggregate : {"largest", "mean"}, default "largest"
     search : {"exact", "approximate"}, default "exact"
-        Exact: the true nearest training rows (scikit-learn's kd-tree or brute force, by shape).
+        Exact: the true nearest training rows (SciPy's kd-tree or scikit-learn's brute force, by shape).
         Approximate: faiss's HNSW graph search, faster from a few thousand training rows, missing a
         few neighbours (see :mod:`core.detectors.neighbour_search`; recall and ROC-AUC in
         ``tests/bench/neighbours.py``).

@@ -16,7 +16,7 @@ from .detectors.base import check_features
 from .errors import BundleError, DataError
 from .preprocessing import SCALERS, Scaler, auto_scaler_kind
 from .registry import METHODS, create_detector, get_method, parse_method_list
-from .safe_estimators import ESTIMATOR_CLASSES, check_loaded
+from .safe_estimators import ARRAY_STATE_METHODS, ESTIMATOR_CLASSES, check_loaded
 from .thresholds import STRATEGIES, apply_threshold, make_threshold
 
 #: Limits of what a bundle may declare (a model beyond them is refused, never half loaded).
@@ -206,7 +206,7 @@ def _check_detector_state(state: dict, arrays: set, estimators: list, spec, n_fe
     if not required <= arrays or not all(k.startswith("detector.") for k in arrays - required):
         raise BundleError("The bundle's arrays are missing or unexpected; it was not made by this product.")
     expected = ["detector.estimator_"] if spec.name in ESTIMATOR_CLASSES else []
-    if estimators != expected:
+    if estimators != expected and not (spec.name in ARRAY_STATE_METHODS and estimators == []):
         raise BundleError(f"The bundle's estimators do not fit the method '{spec.name}'; the bundle is corrupt.")
 
 

@@ -32,6 +32,9 @@ ESTIMATOR_CLASSES = {
     "random_forest": "sklearn.ensemble._forest.RandomForestClassifier",
 }
 
+#: Methods whose bundles now hold plain arrays; bundles saved before still hold their estimator and are read.
+ARRAY_STATE_METHODS = frozenset({"lof", "knn"})
+
 _NUMPY_SCALARS = ("numpy.float64", "numpy.float32", "numpy.int64", "numpy.int32", "numpy.bool_")
 #: Every (skops loader, type) pair a trusted file may contain.
 ALLOWED_NODES: frozenset[tuple[str, str]] = frozenset(

@@ -512,10 +512,14 @@ def ensemble_cases() -> list[HostileCase]:
     def state(**entries):
         return with_manifest(base, lambda m: m["state"].update({k.replace("__", "."): v for k, v in entries.items()}))
 
-    def swapped_estimators():
+    def forest_estimator_moved_to_knn():
+        # knn keeps plain arrays; the forest's estimator is filed under knn, as an attacker would
         parts = members_of(base)
-        knn, forest = f"sklearn/{member}1.detector.estimator_.skops", f"sklearn/{member}2.detector.estimator_.skops"
-        parts[knn], parts[forest] = parts[forest], parts[knn]
+        knn, forest = f"{member}1.detector.estimator_", f"{member}2.detector.estimator_"
+        parts[f"sklearn/{knn}.skops"] = parts.pop(f"sklearn/{forest}.skops")
+        manifest = json.loads(parts["manifest.json"])
+        manifest["estimator_keys"] = [knn if key == forest else key for key in manifest["estimator_keys"]]
+        parts["manifest.json"] = json.dumps(manifest).encode()
         return rezip(parts)
 
     def without_scaler_kind(manifest):
@@ -536,7 +540,7 @@ def ensemble_cases() -> list[HostileCase]:
         HostileCase("ensemble_member_scaler_kind_missing", with_manifest(base, without_scaler_kind)),
         HostileCase("ensemble_member_threshold_text", state(**{f"{member}1.detector.threshold_": "x"})),
         HostileCase("ensemble_member_feature_count_wrong", state(**{f"{member}1.detector.n_features_in_": 7})),
-        HostileCase("ensemble_member_estimators_swapped", swapped_estimators()),
+        HostileCase("ensemble_member_estimator_moved_to_knn", forest_estimator_moved_to_knn()),
         HostileCase("ensemble_member_array_wrong_length", with_arrays(base, lambda a: a.update(
             {f"{member}0.scaler.center": np.zeros(7)}))),
         HostileCase("ensemble_member_scores_missing", with_arrays(base, lambda a: a.pop(
@@ -603,16 +607,8 @@ def _edit_svm_attribute(base: bytes, attribute: str, value: np.ndarray) -> bytes
 
 
 def _edit_neighbours(base: bytes) -> bytes:
-    members = members_of(base)
-    name = next(n for n in members if n.startswith("sklearn/"))
-    inner = members_of(members[name])
-    node = _attribute_node(json.loads(inner["schema.json"]), "_fit_X")
-    rows = np.load(io.BytesIO(inner[node["file"]]))
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(rows[:, :2]))
-    inner[node["file"]] = buffer.getvalue()
-    members[name] = raw_zip([entry(n, b, deflate=False) for n, b in inner.items()])
-    return rezip(members)
+    return with_arrays(base, lambda a: a.update({"detector.reference_": np.ascontiguousarray(
+        a["detector.reference_"][:, :2])}))
 
 
 def write_cases(directory: Path, canary: Path) -> list[dict]:

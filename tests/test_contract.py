@@ -161,7 +161,7 @@ def test_wrong_feature_count_is_refused():
 
 def test_import_core_loads_no_heavy_framework():
     code = ("import sys, core, core.registry, core.pipeline, core.experiment, core.data; "
-            "heavy = [m for m in ('torch', 'tensorflow', 'pyspark') if m in sys.modules]; print(heavy)")
+            "heavy = [m for m in ('torch', 'tensorflow', 'pyspark', 'faiss') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

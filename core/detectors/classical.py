@@ -1,7 +1,10 @@
-"""Classical detectors built on scikit-learn estimators (no hand-written algorithms).
+"""Classical detectors built on scikit-learn estimators, and the neighbour methods.
 
 scikit-learn rather than PyOD: the same algorithms, no extra dependency chain, and the fitted
 estimators can be saved with skops, which loads them without executing code from the file.
+``knn`` and ``lof`` keep their training rows as plain arrays and search them with
+:mod:`core.detectors.neighbour_search`: exact (SciPy's kd-tree or scikit-learn's brute force, by
+shape), or faiss's approximate HNSW search.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import numpy as np
 
 from ..errors import DataError
 from .base import BaseDetector
+from .neighbour_search import SEARCHES, NeighbourIndex, neighbour_algorithm  # noqa: F401 (shared with subsequence)
 
 
 class _SklearnDetector(BaseDetector):
@@ -76,92 +80,165 @@ class OneClassSVMDetector(_SklearnDetector):
         return -self.estimator_.decision_function(X)
 
 
-def neighbour_algorithm(n_reference: int, n_features: int) -> str:
-    """scikit-learn's neighbour search that is fastest for a reference set of this shape.
+class _NeighbourDetector(BaseDetector):
+    """Keeps the training rows (``reference_``) and searches them with a :class:`NeighbourIndex`.
 
-    Measured on 2 CPU cores, 20,000 queries, k=5: a kd-tree wins only in low dimensions (at 2
-    features it is 7x faster than brute force against 5,000 rows, 50x against 50,000), and loses
-    from about 5 features on (at 10 features brute force is 4x faster; at 140, 18x). scikit-learn's
-    own "auto" picks the tree up to 15 features, the wrong side of that crossover.
+    The index is a cache, not fitted state: it is built on first use after ``fit`` or after a
+    bundle is loaded (from ``reference_``) and is never saved or copied.
     """
-    if n_features <= 4 or (n_features <= 6 and n_reference >= 20_000):
-        return "kd_tree"
-    return "brute"
+
+    family = "classical"
+    state_fields = {"k_": "count"}
+
+    def _start_fit(self, X: np.ndarray) -> None:
+        if self.search not in SEARCHES:
+            raise DataError(f"The neighbour search must be one of {list(SEARCHES)}, got {self.search!r}.")
+        self.k_ = int(min(self.n_neighbors, X.shape[0] - 1))
+        self.reference_ = np.ascontiguousarray(X, dtype=float)
+        self._neighbour_index = None
+
+    def _index(self) -> NeighbourIndex:
+        index = getattr(self, "_neighbour_index", None)
+        if index is None:
+            index = self._neighbour_index = NeighbourIndex(self.reference_, self.search)
+        return index
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_neighbour_index", None)  # rebuilt from reference_ when needed, never copied or pickled
+        return state
+
+    def _set_reference(self, state, legacy_rows=None) -> None:
+        """Check and restore the training rows and ``k_`` (from the arrays, or an older bundle's estimator)."""
+        if legacy_rows is not None and "reference_" in state:
+            raise DataError("The bundle holds both the training rows and an estimator; it is inconsistent.")
+        rows = np.asarray(state["reference_"] if legacy_rows is None else legacy_rows)
+        if (rows.ndim != 2 or rows.dtype.kind != "f" or rows.shape[1] != int(self.n_features_in_)
+                or rows.shape[0] < 2):
+            raise DataError("The stored training rows are inconsistent with the model's features; "
+                            "the bundle is corrupt.")
+        k = int(state["k_"])
+        if not 1 <= k <= rows.shape[0] - 1:
+            raise DataError("The stored neighbour count is inconsistent with the training rows.")
+        self.reference_, self.k_ = np.ascontiguousarray(rows, dtype=float), k
+        self._neighbour_index = None
 
 
-def _neighbour_search(n_reference: int, n_features: int) -> dict:
-    """Keyword arguments of scikit-learn's neighbour estimators for a reference set of this shape.
-
-    Brute force runs its own threads (scikit-learn's pairwise-distance reductions); only the
-    tree search is spread over the cores by ``n_jobs``. Without ``n_jobs`` the
-    brute-force call is exactly scikit-learn's plain one, so never slower than it.
-    """
-    algorithm = neighbour_algorithm(n_reference, n_features)
-    return {"algorithm": algorithm, "n_jobs": -1 if algorithm == "kd_tree" else None}
-
-
-class LOFDetector(_SklearnDetector):
+class LOFDetector(_NeighbourDetector):
     """Local Outlier Factor in novelty mode; score = the LOF of each row against the training rows.
 
-    Training rows get the LOF computed during the fit, where each row is left out of its own
-    neighbourhood (as for ``knn``), so the fit does not search the neighbours a second time.
+    The definition is scikit-learn's ``LocalOutlierFactor(novelty=True)``: training rows'
+    k-distances (``k_distance_``) and local reachability densities (``density_``) come from
+    their neighbourhoods among the other training rows; a row's LOF is the mean ratio of its
+    neighbours' densities to its own. Training rows get the LOF computed during the fit (each row
+    left out of its own neighbourhood, as for ``knn``), so the fit searches the neighbours once.
+
+    Parameters
+    ----------
+    n_neighbors : int, default 20
+    search : {"exact", "approximate"}, default "exact"
+        Exact: the true nearest training rows (SciPy's kd-tree or scikit-learn's brute force, by shape).
+        Approximate: faiss's HNSW graph search, faster from a few thousand training rows, missing a
+        few neighbours (see :mod:`core.detectors.neighbour_search`; recall and ROC-AUC in
+        ``tests/bench/neighbours.py``).
     """
 
     min_train_rows = 3
 
-    def __init__(self, n_neighbors: int = 20, threshold=None):
+    def __init__(self, n_neighbors: int = 20, search: str = "exact", threshold=None):
         self.n_neighbors = n_neighbors
+        self.search = search
         self.threshold = threshold
 
     def _fit(self, X, y, *, progress, should_stop):
-        from sklearn.neighbors import LocalOutlierFactor
+        self._start_fit(X)
+        distances, positions = self._index().kneighbors(self.reference_, self.k_, leave_out_self=True)
+        self.k_distance_ = distances[:, -1].copy()
+        self.density_ = self._density(distances, positions)
+        self._train_scores = self._lof(distances, positions)
 
-        self.estimator_ = LocalOutlierFactor(
-            n_neighbors=min(self.n_neighbors, X.shape[0] - 1), novelty=True, **_neighbour_search(*X.shape)).fit(X)
+    def _density(self, distances, positions):
+        """Local reachability density: 1 / mean reachability distance (scikit-learn's, with its 1e-10)."""
+        reach = np.maximum(distances, self.k_distance_[positions])
+        return 1.0 / (reach.mean(axis=1) + 1e-10)
+
+    def _lof(self, distances, positions):
+        return (self.density_[positions] / self._density(distances, positions)[:, None]).mean(axis=1)
 
     def _training_scores(self, X):
-        return -self.estimator_.negative_outlier_factor_
+        scores = self._train_scores
+        del self._train_scores  # kept as decision_scores_
+        return scores
 
     def _score(self, X):
-        return -self.estimator_.score_samples(X)
+        return self._lof(*self._index().kneighbors(X, self.k_))
+
+    def _get_model_state(self):
+        return {"reference_": self.reference_, "k_": int(self.k_), "k_distance_": self.k_distance_,
+                "density_": self.density_}
+
+    def _set_model_state(self, state):
+        if "estimator_" in state:  # a bundle saved when LOF was scikit-learn's estimator
+            estimator = state["estimator_"]
+            k = int(estimator.n_neighbors_)
+            self._set_reference({"k_": k}, legacy_rows=estimator._fit_X)
+            k_distance, density = estimator._distances_fit_X_[:, k - 1], estimator._lrd
+        else:
+            self._set_reference(state)
+            k_distance, density = state["k_distance_"], state["density_"]
+        k_distance, density = np.asarray(k_distance, dtype=float), np.asarray(density, dtype=float)
+        n = self.reference_.shape[0]
+        if (k_distance.shape != (n,) or density.shape != (n,) or np.any(k_distance < 0)
+                or not np.all(density > 0)):
+            raise DataError("The stored neighbour densities are inconsistent with the training rows.")
+        self.k_distance_, self.density_ = k_distance, density
 
 
-class KNNDetector(_SklearnDetector):
+class KNNDetector(_NeighbourDetector):
     """Distance to the k-th nearest training row (or the mean distance to the k nearest).
 
     Training rows are scored against the other training rows (a row is not its own neighbour),
     so that training and test scores are comparable when the threshold is chosen.
+
+    Parameters
+    ----------
+    n_neighbors : int, default 5
+    aggregate : {"largest", "mean"}, default "largest"
+    search : {"exact", "approximate"}, default "exact"
+        Exact: the true nearest training rows (SciPy's kd-tree or scikit-learn's brute force, by shape).
+        Approximate: faiss's HNSW graph search, faster from a few thousand training rows, missing a
+        few neighbours (see :mod:`core.detectors.neighbour_search`; recall and ROC-AUC in
+        ``tests/bench/neighbours.py``).
     """
 
-    state_fields = {"k_": "count"}
-
-    def __init__(self, n_neighbors: int = 5, aggregate: str = "largest", threshold=None):
+    def __init__(self, n_neighbors: int = 5, aggregate: str = "largest", search: str = "exact", threshold=None):
         self.n_neighbors = n_neighbors
         self.aggregate = aggregate
+        self.search = search
         self.threshold = threshold
 
     def _fit(self, X, y, *, progress, should_stop):
-        from sklearn.neighbors import NearestNeighbors
-
-        self.k_ = min(self.n_neighbors, X.shape[0] - 1)
-        self.estimator_ = NearestNeighbors(n_neighbors=self.k_, **_neighbour_search(*X.shape)).fit(X)
+        self._start_fit(X)
 
     def _training_scores(self, X):
-        distances, _ = self.estimator_.kneighbors(None, n_neighbors=self.k_)  # leaves each row out
+        distances, _ = self._index().kneighbors(self.reference_, self.k_, leave_out_self=True)
         return self._aggregate(distances)
 
     def _score(self, X):
-        distances, _ = self.estimator_.kneighbors(X, n_neighbors=self.k_)
+        distances, _ = self._index().kneighbors(X, self.k_)
         return self._aggregate(distances)
 
     def _aggregate(self, distances: np.ndarray) -> np.ndarray:
         return distances[:, -1] if self.aggregate == "largest" else distances.mean(axis=1)
 
     def _get_model_state(self):
-        return {"estimator_": self.estimator_, "k_": int(self.k_)}
+        return {"reference_": self.reference_, "k_": int(self.k_)}
 
     def _set_model_state(self, state):
-        self.estimator_, self.k_ = state["estimator_"], int(state["k_"])
+        if "estimator_" in state:  # a bundle saved when kNN was scikit-learn's NearestNeighbors
+            self._set_reference(state, legacy_rows=state["estimator_"]._fit_X)
+        else:
+            self._set_reference(state)
 
 
 class PCADetector(_SklearnDetector):

@@ -186,15 +186,28 @@ def distributions(frame: pd.DataFrame, columns: Sequence[str], label: str | None
     return fig
 
 
+def _float_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """The columns as one float matrix, in one copy of them (a long series' columns are large);
+    cells that are not numbers become NaN."""
+    matrix = np.empty((len(frame), len(columns)))
+    for i, column in enumerate(columns):
+        cells = frame[column]
+        if pd.api.types.is_numeric_dtype(cells) or pd.api.types.is_bool_dtype(cells):
+            matrix[:, i] = cells.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            matrix[:, i] = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return matrix
+
+
 def series_preview(time: pd.Series | np.ndarray, frame: pd.DataFrame, columns: Sequence[str],
                    label: np.ndarray | None = None) -> go.Figure:
     """The chosen columns over time (decimated), labelled anomalies marked."""
     columns = list(columns)[:8]
     if not columns:
         return empty_figure("Choose one or more numeric columns to plot.")
-    values = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    values = _float_matrix(frame, columns)
     keep = None if label is None else np.asarray(label).astype(bool)
-    index = decimate(np.nan_to_num(values), keep)
+    index = decimate(np.nan_to_num(values) if np.isnan(values).any() else values, keep)
     x = np.asarray(time)[index]
     fig = make_subplots(rows=len(columns), cols=1, shared_xaxes=True, vertical_spacing=0.03,
                         subplot_titles=None)

@@ -299,3 +299,13 @@ def test_a_rule_label_beside_the_threshold_starts_below_the_threshold_label():
     assert beside.y <= 0.8 < far.y
     assert "best_f1" not in [a.text for a in fig.layout.annotations]  # on the threshold line: left out
     assert fig.layout.title.text == "Score distribution"  # no labels: no classes to speak of
+
+
+def test_series_preview_reads_numbers_of_any_column_type_and_keeps_gaps():
+    x = pd.date_range("2024-01-01", periods=6, freq="min")
+    frame = pd.DataFrame({"f": [1.0, np.nan, 3.0, 4.0, 5.0, 6.0], "i": pd.array([1, 2, None, 4, 5, 6], dtype="Int64"),
+                          "t": ["1", "2", "x", "4", "5", "6"], "b": [True, False, True, False, True, False]})
+    fig = charts.series_preview(x, frame, ["f", "i", "t", "b"])
+    lines = {t.name: np.asarray(t.y, dtype=float) for t in fig.data if t.mode == "lines"}
+    assert np.isnan(lines["f"][1]) and np.isnan(lines["i"][2]) and np.isnan(lines["t"][2])
+    assert lines["t"][3] == 4.0 and list(lines["b"]) == [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]

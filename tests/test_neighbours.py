@@ -166,3 +166,18 @@ def test_exact_search_does_not_import_faiss():
             "print('faiss' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_candidates_are_ranked_by_exact_distance_then_position():
+    from core.detectors.candidate_ranking import NO_POSITION, rank_candidates
+
+    reference = np.array([[0.0], [1.0], [-1.0], [2.0], [3.0]])
+    X = np.array([[0.0], [0.0], [2.0]])
+    candidates = np.array([[4, 2, 1, 0], [3, -1, 0, 1], [-1, -1, 3, -1]])  # -1: nothing found there
+    own = np.array([-1, 0, -1])  # row 1 is reference row 0: not its own neighbour
+    k = 2
+    distances, positions, kth = np.empty((3, k)), np.empty((3, k), dtype=np.int64), np.empty(3)
+    rank_candidates(X, reference, candidates, own, k, distances, positions, kth)
+    assert positions[0].tolist() == [0, 1] and distances[0].tolist() == [0.0, 1.0]  # 1 and 2 tie at 1: position 1 first
+    assert positions[1].tolist() == [1, 3] and kth[1] == 4.0
+    assert positions[2].tolist() == [3, NO_POSITION] and np.isinf(kth[2])  # fewer than k valid candidates

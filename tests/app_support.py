@@ -36,6 +36,19 @@ def labelled_rows(n: int = 400, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"a": X[:, 0].round(4), "b": X[:, 1].round(4), "label": label})
 
 
+def spiked_series(n: int = 400, spike_at: int = 300):
+    """A prepared one-reading-a-minute sine series, labelled, with a 5-step spike at ``spike_at``."""
+    from core.data import Roles, prepare
+
+    values = np.sin(np.arange(n) / 6.0)
+    label = np.zeros(n, int)
+    values[spike_at:spike_at + 5] += 6
+    label[spike_at:spike_at + 5] = 1
+    frame = pd.DataFrame({"t": pd.date_range("2024-01-01", periods=n, freq="min").astype(str), "v": values,
+                          "label": label})
+    return prepare(frame, Roles(time="t", label="label", normal_value=0))
+
+
 def upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> AppTest:
     at.file_uploader(key="data_upload").set_value((name, content, mime))
     return at.run()

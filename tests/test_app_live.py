@@ -16,6 +16,18 @@ def _metric(at, label):
     return next(m.value for m in at.metric if m.label == label)
 
 
+def _live_page_with_bundle(frame, pipeline):
+    """The Live page, ``frame`` loaded as the table, ``pipeline`` uploaded as the model bundle."""
+    at = upload(start(), "rows.csv", csv_bytes(frame))
+    at.switch_page(LIVE).run()
+    at.file_uploader(key="live_model_upload").set_value(("m.adbundle", pipeline.to_bytes(), "application/zip"))
+    return at.run()
+
+
+def _zscore_bundle(frame):
+    return DetectionPipeline("zscore").fit(frame.loc[frame.label == 0, ["a", "b"]].to_numpy(), feature_names=["a", "b"])
+
+
 def test_without_data_or_model_the_page_explains():
     at = start()
     at.switch_page(LIVE).run()
@@ -49,12 +61,7 @@ def test_replay_of_the_current_dataset_with_the_trained_model():
 
 def test_uploaded_bundle_and_stop_while_running():
     frame = labelled_rows(300)
-    pipeline = DetectionPipeline("zscore").fit(frame.loc[frame.label == 0, ["a", "b"]].to_numpy(),
-                                               feature_names=["a", "b"])
-    at = upload(start(), "rows.csv", csv_bytes(frame))
-    at.switch_page(LIVE).run()
-    at.file_uploader(key="live_model_upload").set_value(("m.adbundle", pipeline.to_bytes(), "application/zip"))
-    at.run()
+    at = _live_page_with_bundle(frame, _zscore_bundle(frame))
     at.number_input(key="live_rate").set_value(50).run()
     at.checkbox(key="live_loop").check().run()
     at.button(key="live_start").click().run()
@@ -109,13 +116,9 @@ def test_series_replay_reports_events_with_their_times():
 
 
 def test_a_model_that_does_not_fit_the_replayed_table_is_refused_before_start():
-    frame = labelled_rows(300)
     pipeline = DetectionPipeline("zscore").fit(np.random.default_rng(0).normal(size=(100, 1)),
                                                feature_names=["value"])
-    at = upload(start(), "rows.csv", csv_bytes(frame))
-    at.switch_page(LIVE).run()
-    at.file_uploader(key="live_model_upload").set_value(("m.adbundle", pipeline.to_bytes(), "application/zip"))
-    at.run()
+    at = _live_page_with_bundle(labelled_rows(300), pipeline)
     no_crash(at)
     assert any("lacks: value" in e.value for e in at.error)
     assert at.button(key="live_start").disabled
@@ -123,12 +126,7 @@ def test_a_model_that_does_not_fit_the_replayed_table_is_refused_before_start():
 
 def test_start_is_disabled_while_the_stream_runs():
     frame = labelled_rows(300)
-    pipeline = DetectionPipeline("zscore").fit(frame.loc[frame.label == 0, ["a", "b"]].to_numpy(),
-                                               feature_names=["a", "b"])
-    at = upload(start(), "rows.csv", csv_bytes(frame))
-    at.switch_page(LIVE).run()
-    at.file_uploader(key="live_model_upload").set_value(("m.adbundle", pipeline.to_bytes(), "application/zip"))
-    at.run()
+    at = _live_page_with_bundle(frame, _zscore_bundle(frame))
     at.number_input(key="live_rate").set_value(20).run()
     at.checkbox(key="live_loop").check().run()
     at.button(key="live_start").click().run()

@@ -9,6 +9,7 @@ from core.compare import (agreement, compared_rows, disagreements, leaderboard, 
 from core.data import Roles, prepare
 from core.errors import DataError
 from core.experiment import run_experiment
+from tests.app_support import spiked_series
 
 
 def _rows(n=500, seed=0, labelled=True):
@@ -23,13 +24,7 @@ def _rows(n=500, seed=0, labelled=True):
 
 
 def _series(n=400):
-    values = np.sin(np.arange(n) / 6.0)
-    label = np.zeros(n, int)
-    values[360:365] += 6
-    label[360:365] = 1
-    frame = pd.DataFrame({"t": pd.date_range("2024-01-01", periods=n, freq="min").astype(str), "v": values,
-                          "label": label})
-    return prepare(frame, Roles(time="t", label="label", normal_value=0))
+    return spiked_series(n, spike_at=360)
 
 
 def test_spearman_and_top_overlap_match_their_definitions():

@@ -9,6 +9,7 @@ from core.errors import DataError
 from core.experiment import run_experiment
 from core.metrics import classification_metrics
 from core.thresholds import DEFAULTS, Contamination, MeanStd, Percentile, apply_threshold
+from tests.app_support import spiked_series
 
 
 def _rows(n=600, seed=0):
@@ -20,13 +21,7 @@ def _rows(n=600, seed=0):
 
 
 def _series(n=400):
-    values = np.sin(np.arange(n) / 6.0)
-    label = np.zeros(n, int)
-    values[300:305] += 6
-    label[300:305] = 1
-    frame = pd.DataFrame({"t": pd.date_range("2024-01-01", periods=n, freq="min").astype(str), "v": values,
-                          "label": label})
-    return prepare(frame, Roles(time="t", label="label", normal_value=0))
+    return spiked_series(n, spike_at=300)
 
 
 def test_flags_metrics_and_summary_follow_the_one_rule():

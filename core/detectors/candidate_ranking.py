@@ -18,7 +18,7 @@ NO_POSITION = np.iinfo(np.int64).max
 
 
 @numba.njit(nogil=True, cache=False)
-def rank_candidates(X, reference, candidates, own, k, distances, positions, kth_squared):  # pragma: no cover
+def rank_candidates(X, reference, candidates, own, k, distances, positions, kth_squared):
     """Fill ``distances`` / ``positions`` (n x k) with each row's ``k`` nearest candidates, and
     ``kth_squared`` (n) with the k-th squared distance (inf when fewer than k were valid).
 
